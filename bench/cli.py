@@ -1,0 +1,217 @@
+"""The ``rnnbench`` command line. Exit codes: 0 ok, 1 regression found by ``compare``, 2 bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from bench.errors import BadInput
+
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and still exit code 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_sweep_options(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", help="named sweep: smoke, default, seed, full (default: default)")
+    src.add_argument("--sweep", metavar="FILE.toml", help="sweep file (TOML); see README for its keys")
+    axes = p.add_argument_group("axis overrides (comma-separated lists)")
+    axes.add_argument("--models", help="fnmatch patterns over the registry, e.g. 'lstm*,gru'")
+    axes.add_argument("--kernels", help="generic, cudnn")
+    axes.add_argument("--maxlen", help="sequence lengths, e.g. 100,500")
+    axes.add_argument("--batch-size", help="batch sizes, e.g. 32,128")
+    axes.add_argument("--devices", help="cpu, gpu, gpu:N")
+    axes.add_argument("--jit", help="XLA compilation: false,true")
+    axes.add_argument("--backends", help="Keras backends: tensorflow, jax, torch")
+    axes.add_argument("--seeds", help="seeds, e.g. 0,1,2")
+    fixed = p.add_argument_group("fixed settings")
+    fixed.add_argument("--epochs", type=int, help="training epochs per cell (0: speed only)")
+    fixed.add_argument("--dataset", help="data set name (see 'rnnbench data list')")
+    fixed.add_argument("--train-samples", type=int, help="use the first N training samples")
+    fixed.add_argument("--test-samples", type=int, help="use the first N test samples")
+    fixed.add_argument("--timeout", type=float, help="seconds before a cell is killed and recorded as failed")
+    fixed.add_argument("--speed-target", type=float, help="seconds of timed training steps per cell")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="rnnbench", description="Benchmark and compare recurrent networks (Keras 3).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="registry entries with arch, kernels and parameter count")
+    p.add_argument("patterns", nargs="*", metavar="PATTERN", help="fnmatch patterns (default: all)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    p = sub.add_parser("run", help="run a sweep into a run directory (resumable)")
+    _add_sweep_options(p)
+    p.add_argument("--out", metavar="DIR", help="run directory (default: runs/<preset or sweep name>)")
+    p.add_argument("--force", action="store_true", help="rerun cells already done in --out")
+    p.add_argument("--retry-failed", action="store_true", help="rerun cells that failed before")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--data-path", metavar="FILE", help="imdb.npz to read (dataset imdb)")
+    p.add_argument("--allow-unverified-data", action="store_true", help="read a data file whose sha256 is not the published one")
+    p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+
+    p = sub.add_parser("report", help="table of the cells stored in a run directory")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--format", choices=("table", "github"), default="table")
+
+    p = sub.add_parser("data", help="data sets: list, info NAME, fetch NAME")
+    p.add_argument("action", choices=("list", "info", "fetch"))
+    p.add_argument("name", nargs="?")
+    p.add_argument("--data-path", metavar="FILE", help="imdb.npz to verify and read")
+    p.add_argument("--allow-unverified-data", action="store_true")
+    return parser
+
+
+def _spec_from_args(args: argparse.Namespace):
+    from bench import presets, spec
+
+    if args.sweep:
+        base = spec.from_toml(args.sweep)
+    else:
+        base = presets.get_preset(args.preset or "default")
+    overrides: dict[str, object] = {}
+    for flag, field, kind in (
+        ("models", "models", str), ("kernels", "kernels", str), ("maxlen", "maxlen", int),
+        ("batch_size", "batch_size", int), ("devices", "devices", str), ("jit", "jit_compile", bool),
+        ("backends", "backends", str), ("seeds", "seeds", int),
+    ):
+        text = getattr(args, flag)
+        if text is not None:
+            overrides[field] = spec.parse_list(text, kind, flag.replace("_", "-"))
+    for flag, field in (("epochs", "epochs"), ("dataset", "dataset"), ("train_samples", "train_samples"),
+                        ("test_samples", "test_samples"), ("timeout", "timeout_s"), ("speed_target", "speed_target_s")):
+        value = getattr(args, flag)
+        if value is not None:
+            overrides[field] = value
+    return base.replace(**overrides) if overrides else base
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from models import create_model, get_spec, list_models
+
+    names = list_models(*args.patterns)
+    if not names:
+        raise BadInput(f"no registered model matches {' '.join(args.patterns)!r}; known models: {', '.join(list_models())}")
+    from bench.quiet import native_stderr_silenced
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with native_stderr_silenced():
+        import keras  # noqa: F401  (the import is what logs)
+    rows = []
+    for name in names:
+        s = get_spec(name)
+        rows.append({"name": name, "arch": s.arch, "kernels": ",".join(s.kernels),
+                     "params": create_model(name).count_params(), "description": s.description})
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    elif args.format == "csv":
+        import csv
+
+        w = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    else:
+        from tabulate import tabulate
+
+        print(tabulate(rows, headers="keys", intfmt=",", disable_numparse=False))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from bench.progress import describe
+    from bench.schema import CELL_COLUMNS
+    from bench.store import read_table
+    from bench.sweep import run_sweep
+    from bench.table import cells_table
+
+    spec = _spec_from_args(args)
+    if args.dry_run:
+        for cell in spec.expand():
+            print(cell.cell_id, describe(cell))
+        return EXIT_OK
+    name = Path(args.sweep).stem if args.sweep else (args.preset or "default")
+    out = Path(args.out or Path("runs") / name)
+    result = run_sweep(spec, out, preset=None if args.sweep else name, force=args.force,
+                       retry_failed=args.retry_failed, quiet=args.quiet, data_path=args.data_path,
+                       allow_unverified=args.allow_unverified_data)
+    ids = {c.cell_id for c in result.cells}
+    rows = [r for r in read_table(out / "cells.csv", CELL_COLUMNS) if r["cell_id"] in ids]
+    if not args.quiet:
+        print(cells_table(rows))
+        counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
+        print(f"\n{len(rows)} cells: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
+              f"{result.ran} run now in {result.wall_s:.0f} s; results in {out}/")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench.schema import CELL_COLUMNS
+    from bench.store import read_table
+    from bench.table import cells_table
+
+    path = Path(args.run_dir) / "cells.csv"
+    if not path.is_file():
+        raise BadInput(f"{args.run_dir!r} is not a run directory (no cells.csv)")
+    print(cells_table(read_table(path, CELL_COLUMNS), fmt="github" if args.format == "github" else "simple"))
+    return EXIT_OK
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from bench import datasets
+
+    if args.action == "list":
+        rows = [[d.name, d.description, d.source, len(datasets.cached_entries(d.name))] for d in datasets.DATASETS.values()]
+        print(tabulate(rows, headers=["name", "description", "source", "cached maxlens"], maxcolwidths=[None, 50, 50, None]))
+        return EXIT_OK
+    if not args.name:
+        raise BadInput(f"'rnnbench data {args.action}' needs a data set name; known: {', '.join(datasets.DATASETS)}")
+    info = datasets.check_name(args.name)
+    if args.action == "info":
+        print(f"{info.name}: {info.description}\nsource: {info.source}\ncache: {datasets.cache_dir()}")
+        for path in datasets.cached_entries(info.name):
+            print(f"  {path.relative_to(datasets.cache_dir())}  {path.stat().st_size / 2**20:.1f} MiB")
+        if info.name == "synthetic":
+            from bench.datasets import synthetic
+
+            print("accuracy ceiling (Bayes-optimal reader, test split) by maxlen:")
+            data = synthetic.generate()
+            for maxlen in (50, 100, 200, 500, 1000):
+                print(f"  {maxlen:>5}: {synthetic.bayes_accuracy(datasets.pad_sequences(data.x_test, maxlen), data.word_llr):.4f}")
+        return EXIT_OK
+    data = datasets.padded(info.name, 500, data_path=args.data_path, allow_unverified=args.allow_unverified_data)
+    print(f"{info.name}: ready ({len(data.x_train)} train / {len(data.x_test)} test reviews, fingerprint {data.fingerprint[:16]}); "
+          f"cached in {datasets.cache_dir()}")
+    return EXIT_OK
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "data": cmd_data}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except BadInput as exc:
+        print(f"rnnbench: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("rnnbench: interrupted; finished cells are stored, rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

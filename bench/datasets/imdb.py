@@ -1,0 +1,98 @@
+"""The tutorial's IMDB data, read offline from a file in the Keras ``imdb.npz`` format.
+
+The stock ``keras.datasets.imdb.load_data`` downloads the file when absent and *deletes* a cached
+file whose hash mismatches before downloading again. Neither is acceptable here: this reader never
+downloads, never deletes or rewrites the user's file, and checks the published sha256 before the
+pickled arrays are loaded (``np.load(allow_pickle=True)`` runs code from the file). A file with
+another hash is refused unless the caller opts in explicitly (tests do, on small files they write).
+
+After loading it applies the same transformation as Keras' loader (shuffle with seed 113, start token
+1, word ids offset by 3, ids at or above ``num_words`` replaced by the out-of-vocabulary id 2), so
+models see exactly what the tutorial's models saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from bench.errors import BadInput
+
+FILE_NAME = "imdb.npz"
+#: sha256 of https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz as Keras publishes it.
+SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
+NUM_WORDS = 10_000
+START_CHAR, OOV_CHAR, INDEX_FROM, SHUFFLE_SEED = 1, 2, 3, 113
+HOW_TO_GET = (
+    "download imdb.npz once on a connected machine (python -c \"import keras; keras.datasets.imdb.load_data()\" "
+    "puts it in ~/.keras/datasets/) and copy it here, or pass its path with --data-path"
+)
+
+
+def candidate_paths() -> list[Path]:
+    """Where the file is looked for, in order: $RNNBENCH_IMDB_PATH, then the Keras cache."""
+    paths = []
+    if os.environ.get("RNNBENCH_IMDB_PATH"):
+        paths.append(Path(os.environ["RNNBENCH_IMDB_PATH"]).expanduser())
+    keras_home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()
+    paths.append(keras_home / "datasets" / FILE_NAME)
+    return paths
+
+
+def locate(path: str | os.PathLike | None = None) -> Path:
+    """The file to read: ``path`` if given, else the first candidate that exists; BadInput if none."""
+    if path is not None:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise BadInput(f"imdb data file {str(p)!r} does not exist; {HOW_TO_GET}")
+        return p
+    for p in candidate_paths():
+        if p.is_file():
+            return p
+    looked = ", ".join(str(p) for p in candidate_paths())
+    raise BadInput(f"imdb data file not found (looked in {looked}); {HOW_TO_GET}")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(path: Path, *, allow_unverified: bool = False) -> str:
+    """Return the file's sha256; BadInput if it is not the published one and no opt-in was given."""
+    digest = file_sha256(path)
+    if digest != SHA256 and not allow_unverified:
+        raise BadInput(
+            f"imdb data file {str(path)!r} has sha256 {digest[:16]}..., not the published {SHA256[:16]}...; "
+            "refusing to unpickle it (the file was left untouched; pass --allow-unverified-data to read it anyway)"
+        )
+    return digest
+
+
+def load(path: str | os.PathLike | None = None, *, allow_unverified: bool = False):
+    """Return ``((x_train, y_train), (x_test, y_test), sha256)`` as ``keras.datasets.imdb`` would."""
+    p = locate(path)
+    digest = verify(p, allow_unverified=allow_unverified)
+    try:
+        with np.load(p, allow_pickle=True) as f:
+            splits = [(f["x_train"], f["y_train"]), (f["x_test"], f["y_test"])]
+    except Exception as exc:  # zip damage, missing keys, bad pickle: all mean "not an imdb.npz"
+        raise BadInput(f"imdb data file {str(p)!r} is not a readable imdb.npz ({type(exc).__name__}: {exc})") from None
+    out = []
+    rng = np.random.RandomState(SHUFFLE_SEED)  # one stream for both splits, as Keras' loader does
+    for xs, ys in splits:
+        order = np.arange(len(xs))
+        rng.shuffle(order)
+        xs, ys = xs[order], np.asarray(ys)[order]
+        mapped = np.empty(len(xs), dtype=object)
+        mapped[:] = [
+            [START_CHAR] + [w + INDEX_FROM if w + INDEX_FROM < NUM_WORDS else OOV_CHAR for w in x] for x in xs
+        ]
+        out.append((mapped, ys.astype(np.int64)))
+    return out[0], out[1], digest

@@ -1,0 +1,106 @@
+"""The machine and software a run was measured on, recorded in ``run.json`` next to the numbers.
+
+Collected without importing a framework (package versions come from installed metadata), so the
+parent process stays light; GPU facts come from ``nvidia-smi`` when it exists.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+_PACKAGES = ("rnnbench", "tensorflow", "keras", "jax", "jaxlib", "torch", "numpy", "pandas")
+_CPU_FLAGS = ("avx", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "fma", "amx_tile", "neon", "asimd")
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu() -> dict[str, Any]:
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+                model = value.strip()
+            elif key.strip() in ("flags", "Features") and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {
+        "model": model,
+        "flags": sorted(flags & set(_CPU_FLAGS)),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)),
+    }
+
+
+def _gpus() -> list[dict[str, str]]:
+    if not shutil.which("nvidia-smi"):
+        return []
+    try:
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+            capture_output=True, text=True, timeout=30, check=True,
+        ).stdout
+    except (subprocess.SubprocessError, OSError):
+        return []
+    gpus = []
+    for line in out.strip().splitlines():
+        name, driver, memory = (part.strip() for part in line.split(",", 2))
+        gpus.append({"name": name, "driver": driver, "memory": memory})
+    return gpus
+
+
+def _cudnn_version() -> str | None:
+    """cuDNN version TensorFlow was built against, asked in a child so the parent stays framework-free."""
+    if not _version("tensorflow"):
+        return None
+    code = "import tensorflow as tf; print(tf.sysconfig.get_build_info().get('cudnn_version'))"
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = out.stdout.strip().splitlines()
+    return lines[-1] if lines else None
+
+
+def _git_commit() -> str | None:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = out.stdout.strip() if out.returncode == 0 else None
+    return f"{commit}+dirty" if commit and dirty else commit
+
+
+def collect() -> dict[str, Any]:
+    """Everything about this machine that can change a measurement."""
+    gpus = _gpus()
+    return {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": {p: v for p in _PACKAGES if (v := _version(p))},
+        "cpu": _cpu(),
+        "gpus": gpus,
+        "cudnn": _cudnn_version() if gpus else "n/a: no GPU",
+        "host": socket.gethostname(),
+        "git_commit": _git_commit(),
+        "started_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }

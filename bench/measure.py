@@ -1,0 +1,130 @@
+"""Timing a compiled Keras model: steady-state training throughput and inference latency.
+
+Protocol (design.md, "Measurement protocol"):
+
+* warm-up steps run first; their excess over the steady-state step time is ``compile_s``
+  (tracing, XLA compilation, first-touch allocation);
+* then ``repeats`` timed epochs of ``steps`` steps each through ``model.fit``, the path users run;
+  each repeat gives one samples/s figure (wall time of the epoch), and every step's time is kept raw;
+* the step budget adapts to a target time per cell, so fast and slow cells get comparable confidence;
+* every clock read follows a host sync on the step's loss, so asynchronous backends (JAX, GPUs)
+  cannot end a timer before their work is done.
+
+Framework imports stay inside functions: this module is imported by the child process only after
+the backend and thread settings are fixed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+WARMUP_STEPS = 3
+MIN_STEPS, MAX_STEPS = 2, 200
+REPEATS = 5
+UNSTABLE_CV = 0.10
+
+
+def _sync(logs) -> None:
+    if logs and "loss" in logs:
+        np.asarray(logs["loss"])
+
+
+def _step_timer():
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        """Records per-step and per-epoch wall times, syncing on the loss before each clock read."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.step_s: list[float] = []
+            self.epoch_s: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch_t0 = time.perf_counter()
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            _sync(logs)
+            self.step_s.append(time.perf_counter() - self._t0)
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epoch_s.append(time.perf_counter() - self._epoch_t0)
+
+    return StepTimer()
+
+
+@dataclass
+class TrainSpeed:
+    samples_per_s: float  # median over repeats
+    cv: float  # coefficient of variation of the per-repeat samples/s
+    compile_s: float
+    steps_per_repeat: int
+    repeats: int
+    step_s: list[float] = field(repr=False)  # raw per-step times of the timed repeats
+
+    @property
+    def unstable(self) -> bool:
+        return self.cv > UNSTABLE_CV
+
+
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """``steps`` batches cut from the data, wrapping around when the data is shorter."""
+    idx = np.arange(batch_size * steps) % len(x)
+    return x[idx], y[idx]
+
+
+def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: float) -> TrainSpeed:
+    """Steady-state training throughput of an already compiled ``model``."""
+    xw, yw = _batches(x, y, batch_size, WARMUP_STEPS)
+    warm = _step_timer()
+    t0 = time.perf_counter()
+    model.fit(xw, yw, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[warm])
+    warmup_s = time.perf_counter() - t0
+    # Steps after the first are already compiled: they estimate the steady step time for budgeting.
+    est_step = float(np.median(warm.step_s[1:])) if len(warm.step_s) > 1 else warmup_s
+    steps = int(min(MAX_STEPS, max(MIN_STEPS, math.ceil(target_s / REPEATS / max(est_step, 1e-6)))))
+
+    xs, ys = _batches(x, y, batch_size, steps)
+    timer = _step_timer()
+    model.fit(xs, ys, batch_size=batch_size, epochs=REPEATS, shuffle=False, verbose=0, callbacks=[timer])
+    per_repeat = np.array([steps * batch_size / s for s in timer.epoch_s])
+    median_step = float(np.median(timer.step_s))
+    return TrainSpeed(
+        samples_per_s=float(np.median(per_repeat)),
+        cv=float(np.std(per_repeat, ddof=1) / np.mean(per_repeat)) if len(per_repeat) > 1 else float("nan"),
+        compile_s=max(0.0, warmup_s - WARMUP_STEPS * median_step),
+        steps_per_repeat=steps,
+        repeats=REPEATS,
+        step_s=list(timer.step_s),
+    )
+
+
+@dataclass
+class InferSpeed:
+    samples_per_s: float
+    latency_ms_p50: float
+    latency_ms_p95: float
+    calls: int
+
+
+def infer_speed(model, x: np.ndarray, batch_size: int, target_s: float) -> InferSpeed:
+    """Latency of one ``predict_on_batch`` call at the cell's batch size, and the throughput it implies."""
+    xb = _batches(x, x[:, :1], batch_size, 1)[0]
+    for _ in range(2):  # warm-up: tracing and compilation of the predict function
+        model.predict_on_batch(xb)
+    latencies = []
+    start = time.perf_counter()
+    while len(latencies) < 10 or (time.perf_counter() - start < target_s and len(latencies) < 1000):
+        t0 = time.perf_counter()
+        np.asarray(model.predict_on_batch(xb))  # returns host numpy: the call is complete
+        latencies.append(time.perf_counter() - t0)
+    lat = np.array(latencies)
+    p50 = float(np.percentile(lat, 50))
+    return InferSpeed(batch_size / p50, p50 * 1e3, float(np.percentile(lat, 95)) * 1e3, len(lat))

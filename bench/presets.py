@@ -1,0 +1,52 @@
+"""Named sweeps. ``default`` is what a bare ``rnnbench run`` does.
+
+Each preset states the question it answers; sizes were chosen from per-cell costs measured on a
+2-core CPU machine (see README, "Presets").
+"""
+
+from __future__ import annotations
+
+from bench.errors import BadInput
+from bench.spec import SweepSpec
+
+TUTORIAL_MODELS = ("simple_rnn", "stacked_simple_rnn", "lstm", "gru")
+
+PRESETS: dict[str, tuple[str, SweepSpec]] = {
+    "smoke": (
+        "CI check: every registry model, generic kernel, maxlen 64, 2k-sample subsets, 1 epoch (~2 min on 2 cores)",
+        SweepSpec(
+            models=("*",), kernels=("generic",), maxlen=(64,), batch_size=(128,), epochs=1,
+            train_samples=2000, test_samples=2000, speed_target_s=1.0, timeout_s=600,
+        ),
+    ),
+    "seed": (
+        "The tutorial's experiment: SimpleRNN, 4x SimpleRNN, LSTM, GRU at maxlen 500, batch 128, 10 epochs",
+        SweepSpec(
+            models=TUTORIAL_MODELS, kernels=("generic",), maxlen=(500,), batch_size=(128,), epochs=10,
+            speed_target_s=3.0, timeout_s=3600,
+        ),
+    ),
+    "default": (
+        "Every axis touched: 3 models x kernel x maxlen x batch x XLA x 2 seeds, 1 epoch on 4k samples (~10 min)",
+        SweepSpec(
+            models=("simple_rnn", "lstm", "gru"), kernels=("generic", "cudnn"), maxlen=(100, 200),
+            batch_size=(64, 256), jit_compile=(False, True), seeds=(0, 1), epochs=1,
+            train_samples=4000, test_samples=4000, speed_target_s=1.0, timeout_s=900,
+        ),
+    ),
+    "full": (
+        "The whole card, speed only: every model x both kernels x maxlen 100-1000 x batch 32-512 x XLA off/on",
+        SweepSpec(
+            models=("*",), kernels=("generic", "cudnn"), maxlen=(100, 200, 500, 1000),
+            batch_size=(32, 64, 128, 256, 512), devices=("cpu", "gpu"), jit_compile=(False, True), epochs=0,
+            speed_target_s=2.0, timeout_s=1800,
+        ),
+    ),
+}
+
+
+def get_preset(name: str) -> SweepSpec:
+    try:
+        return PRESETS[name][1]
+    except KeyError:
+        raise BadInput(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}") from None

@@ -1,0 +1,59 @@
+"""Sweep progress: a rich progress bar on a terminal, one plain line per cell otherwise, or nothing."""
+
+from __future__ import annotations
+
+import time
+from typing import IO
+
+from bench.spec import Cell
+
+
+def describe(cell: Cell) -> str:
+    return (f"{cell.model}/{cell.kernel} {cell.backend} {cell.device} jit={str(cell.jit_compile).lower()} "
+            f"maxlen={cell.maxlen} batch={cell.batch_size} seed={cell.seed}")
+
+
+class Progress:
+    """Context manager reporting cells done/total, elapsed, ETA and the current cell."""
+
+    def __init__(self, total: int, reused: int, quiet: bool, stream: IO[str]) -> None:
+        self.total, self.reused, self.quiet, self.stream = total, reused, quiet, stream
+        self.done = 0
+        self.t0 = time.perf_counter()
+        self._bar = None
+
+    def __enter__(self) -> Progress:
+        if self.reused and not self.quiet:
+            print(f"resuming: {self.reused} cell(s) already done in this directory", file=self.stream)
+        if not self.quiet and self.stream.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.description}"),
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def start(self, cell: Cell) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=describe(cell))
+
+    def advance(self, cell: Cell, status: str, detail: str | None) -> None:
+        self.done += 1
+        if self.quiet:
+            return
+        if self._bar is not None:
+            self._bar.advance(self._task)
+            if status != "ok":
+                self._bar.console.print(f"{status}: {describe(cell)}: {detail}")
+            return
+        elapsed = time.perf_counter() - self.t0
+        suffix = f": {detail}" if status != "ok" and detail else ""
+        print(f"[{self.done}/{self.total} {elapsed:.0f}s] {status} {describe(cell)}{suffix}", file=self.stream, flush=True)

@@ -1,0 +1,169 @@
+"""One cell, run inside its own spawned process: ``python -m bench.runner JOB.json RESULT.json``.
+
+The parent (:mod:`bench.executor`) has already fixed ``KERAS_BACKEND``, ``CUDA_VISIBLE_DEVICES`` and
+the thread variables in this process's environment; this module pins the framework's thread pools
+before any op runs, seeds everything, measures, and writes one JSON result atomically. It never
+writes the run directory's CSV files: the parent owns them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.spec import Cell
+
+
+def _pin_threads(backend: str, threads: int) -> None:
+    # Unpinned TensorFlow on 2 cores gives epoch times that swing 2x; fix the pools before any op.
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.config.experimental.enable_op_determinism()
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.set_num_interop_threads(1)
+
+
+def _gpu_peak_mb(backend: str) -> float | None:
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+    if backend == "jax":
+        import jax
+
+        stats = jax.devices("gpu")[0].memory_stats() or {}
+        return stats.get("peak_bytes_in_use", 0) / 2**20 or None
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.max_memory_allocated() / 2**20
+    return None
+
+
+def _check_device(backend: str, device: str) -> None:
+    """Fail loudly rather than measure a GPU cell on the CPU."""
+    if device == "cpu":
+        return
+    import keras
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        ok = bool(tf.config.list_physical_devices("GPU"))
+    elif backend == "jax":
+        import jax
+
+        ok = jax.default_backend() == "gpu"
+    else:
+        import torch
+
+        ok = torch.cuda.is_available()
+    if not ok:
+        raise RuntimeError(f"{device} requested but {keras.backend.backend()} sees no GPU in the cell process")
+
+
+def _compiled(cell: Cell):
+    import keras
+
+    from models import create_model
+
+    keras.utils.set_random_seed(cell.seed)
+    model = create_model(cell.model, kernel=cell.kernel, maxlen=cell.maxlen)
+    # The tutorial's compile settings; jit_compile explicit, never Keras' "auto".
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["acc"], jit_compile=cell.jit_compile)
+    return model
+
+
+def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unverified: bool = False) -> dict[str, Any]:
+    """Measure ``cell``; returns ``{"row": {...}, "epochs": [...], "steps": [...]}``."""
+    _pin_threads(cell.backend, threads)
+    _check_device(cell.backend, cell.device)
+    import keras
+
+    from bench import datasets, measure
+
+    data = datasets.padded(cell.dataset, cell.maxlen, data_path=data_path, allow_unverified=allow_unverified)
+    x_train, y_train = data.x_train[: cell.train_samples], data.y_train[: cell.train_samples]
+    x_test, y_test = data.x_test[: cell.test_samples], data.y_test[: cell.test_samples]
+    notes = ["flops_per_sample, gflops_achieved, efficiency: analytic FLOPs and calibration not implemented yet"]
+    row: dict[str, Any] = {"threads": threads}
+
+    # Speed first, on its own model instance, so that timing never changes what is trained below.
+    model = _compiled(cell)
+    row["params"] = model.count_params()
+    train = measure.train_speed(model, x_train, y_train, cell.batch_size, cell.speed_target_s)
+    infer = measure.infer_speed(model, x_test, cell.batch_size, cell.speed_target_s / 2)
+    row.update(
+        train_samples_per_s=train.samples_per_s, train_samples_per_s_cv=train.cv, compile_s=train.compile_s,
+        unstable=train.unstable, steps_per_repeat=train.steps_per_repeat, repeats=train.repeats,
+        infer_samples_per_s=infer.samples_per_s, infer_latency_ms_p50=infer.latency_ms_p50,
+        infer_latency_ms_p95=infer.latency_ms_p95,
+    )
+    steps = [
+        {"repeat": i // train.steps_per_repeat, "step": i % train.steps_per_repeat, "step_s": s}
+        for i, s in enumerate(train.step_s)
+    ]
+    del model
+
+    epochs: list[dict[str, Any]] = []
+    if cell.epochs > 0:
+        model = _compiled(cell)  # same seed: same initial weights as without the speed phase
+        t = {"last": time.perf_counter()}
+
+        class EpochClock(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                t["last"] = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                epochs.append({
+                    "epoch": epoch + 1, "loss": logs.get("loss"), "acc": logs.get("acc"),
+                    "val_loss": logs.get("val_loss"), "val_acc": logs.get("val_acc"),
+                    "epoch_s": time.perf_counter() - t["last"],
+                })
+
+        model.fit(x_train, y_train, epochs=cell.epochs, batch_size=cell.batch_size, validation_split=0.2,
+                  verbose=0, callbacks=[EpochClock()])
+        test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=max(cell.batch_size, 512), verbose=0)
+        val = [e["val_acc"] for e in epochs if e["val_acc"] is not None]
+        row.update(test_loss=float(test_loss), test_acc=float(test_acc),
+                   val_acc=val[-1] if val else None, val_acc_best=max(val) if val else None)
+        if cell.test_samples is None:
+            row["acc_ceiling"] = data.ceiling
+        elif data.ceiling is not None:
+            notes.append("acc_ceiling: computed for the full test split only")
+    else:
+        notes.append("val_acc, test_acc, test_loss: epochs = 0 (speed-only cell)")
+
+    if cell.device == "cpu":
+        notes.append("gpu_peak_mb: cpu cell")
+    else:
+        row["gpu_peak_mb"] = _gpu_peak_mb(cell.backend)
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    row["notes"] = "; ".join(notes)
+    return {"row": row, "epochs": epochs, "steps": steps, "data_fingerprint": data.fingerprint}
+
+
+def main(argv: list[str]) -> int:
+    job_path, result_path = Path(argv[0]), Path(argv[1])
+    job = json.loads(job_path.read_text())
+    result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data_path"), job.get("allow_unverified", False))
+    tmp = result_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, default=float))
+    os.replace(tmp, result_path)  # the parent sees a whole result or none
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

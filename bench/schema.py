@@ -1,0 +1,22 @@
+"""Column contracts of ``cells.csv`` and ``epochs.csv`` (design.md, "Run directory").
+
+Order matters and is append-only: parameters, then status, then metrics with units in their names.
+Columns after ``wall_s`` extend the design's list.
+"""
+
+PARAM_COLUMNS = (
+    "cell_id", "model", "arch", "kernel", "backend", "device", "jit_compile", "maxlen", "batch_size",
+    "epochs", "seed", "dataset", "train_samples", "test_samples",
+)
+STATUS_COLUMNS = ("status", "error")
+METRIC_COLUMNS = (
+    "params", "flops_per_sample", "train_samples_per_s", "train_samples_per_s_cv", "infer_samples_per_s",
+    "infer_latency_ms_p50", "infer_latency_ms_p95", "compile_s", "peak_rss_mb", "gpu_peak_mb",
+    "gflops_achieved", "efficiency", "val_acc", "test_acc", "test_loss", "wall_s",
+    # extensions
+    "acc_ceiling", "val_acc_best", "unstable", "threads", "steps_per_repeat", "repeats", "notes",
+)
+CELL_COLUMNS = PARAM_COLUMNS + STATUS_COLUMNS + METRIC_COLUMNS
+EPOCH_COLUMNS = ("cell_id", "epoch", "loss", "acc", "val_loss", "val_acc", "epoch_s")
+STEP_COLUMNS = ("cell_id", "repeat", "step", "step_s")
+STATUSES = ("ok", "skipped", "failed")

@@ -1,0 +1,230 @@
+"""Sweep specs: the frozen, self-validating description of a grid, and its expansion into cells.
+
+A spec comes from a preset (:mod:`bench.presets`), a TOML file, or either plus command-line
+overrides. Every value is checked when the spec is made, and a bad one raises :class:`BadInput`
+naming the key, the value and, where one is close, the valid name meant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import itertools
+import json
+import re
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from bench.datasets import DATASETS
+from bench.errors import BadInput
+from models import KERNELS, get_spec, list_models
+
+BACKENDS = ("tensorflow", "jax", "torch")
+_DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")
+_MAX_MAXLEN = 100_000
+
+
+def _closest(value: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(value, list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid: everything a child process needs to run it, and nothing else."""
+
+    model: str
+    arch: str
+    kernel: str
+    backend: str
+    device: str
+    jit_compile: bool
+    maxlen: int
+    batch_size: int
+    epochs: int
+    seed: int
+    dataset: str
+    train_samples: int | None
+    test_samples: int | None
+    speed_target_s: float
+
+    @property
+    def cell_id(self) -> str:
+        """Stable hash of the parameters: the same cell gets the same id in every run and machine."""
+        payload = json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cell_id": self.cell_id, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Cell:
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """Axes (tuples: the grid is their product) and fixed settings of one sweep."""
+
+    models: tuple[str, ...] = ("*",)
+    kernels: tuple[str, ...] = ("generic",)
+    maxlen: tuple[int, ...] = (500,)
+    batch_size: tuple[int, ...] = (128,)
+    devices: tuple[str, ...] = ("cpu",)
+    jit_compile: tuple[bool, ...] = (False,)
+    backends: tuple[str, ...] = ("tensorflow",)
+    seeds: tuple[int, ...] = (0,)
+    epochs: int = 10
+    dataset: str = "synthetic"
+    train_samples: int | None = None
+    test_samples: int | None = None
+    #: seconds of timed training steps per cell (the step budget adapts to it)
+    speed_target_s: float = 3.0
+    #: a cell running longer than this is killed and recorded as failed
+    timeout_s: float = 3600.0
+
+    AXES = ("models", "kernels", "maxlen", "batch_size", "devices", "jit_compile", "backends", "seeds")
+
+    def __post_init__(self) -> None:
+        for name in self.AXES:
+            value = getattr(self, name)
+            if isinstance(value, (str, int, float, bool)):
+                value = (value,)
+            if not isinstance(value, (list, tuple)) or not value:
+                raise BadInput(f"axis {name!r} must be a non-empty list, got {value!r}")
+            object.__setattr__(self, name, tuple(dict.fromkeys(value)))  # de-duplicated, order kept
+        self._check_axes()
+        self._check_settings()
+
+    def _check_axes(self) -> None:
+        for pattern in self.models:
+            if not isinstance(pattern, str) or not list_models(pattern):
+                raise BadInput(_unknown_model(pattern))
+        for kernel in self.kernels:
+            if kernel not in KERNELS:
+                raise BadInput(f"unknown kernel {kernel!r}{_closest(str(kernel), KERNELS)}; known kernels: {', '.join(KERNELS)}")
+        for name in ("maxlen", "batch_size"):
+            for v in getattr(self, name):
+                if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= _MAX_MAXLEN:
+                    raise BadInput(f"{name} must be an integer between 1 and {_MAX_MAXLEN}, got {v!r}")
+        for device in self.devices:
+            if not isinstance(device, str) or not _DEVICE_RE.match(device):
+                raise BadInput(f"unknown device {device!r}; use cpu, gpu or gpu:N")
+        for v in self.jit_compile:
+            if not isinstance(v, bool):
+                raise BadInput(f"jit_compile values must be true or false, got {v!r}")
+        for backend in self.backends:
+            if backend not in BACKENDS:
+                raise BadInput(f"unknown backend {backend!r}{_closest(str(backend), BACKENDS)}; known backends: {', '.join(BACKENDS)}")
+        for v in self.seeds:
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**31:
+                raise BadInput(f"seeds must be integers in [0, 2**31), got {v!r}")
+
+    def _check_settings(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 0 <= self.epochs <= 10_000:
+            raise BadInput(f"epochs must be an integer >= 0 (0 measures speed only), got {self.epochs!r}")
+        if self.dataset not in DATASETS:
+            raise BadInput(f"unknown dataset {self.dataset!r}{_closest(str(self.dataset), tuple(DATASETS))}; known datasets: {', '.join(DATASETS)}")
+        for name in ("train_samples", "test_samples"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 10):
+                raise BadInput(f"{name} must be an integer >= 10 (or absent for the whole split), got {v!r}")
+        for name in ("speed_target_s", "timeout_s"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e6:
+                raise BadInput(f"{name} must be a positive number of seconds, got {v!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: (list(v) if isinstance(v, tuple) else v) for f in fields(self) for v in [getattr(self, f.name)]}
+
+    def expand(self) -> list[Cell]:
+        """The grid's cells, in a stable order.
+
+        Order: model (patterns in the order given, registry order within a pattern, each model once), kernel, backend, device,
+        jit_compile, maxlen, batch_size, seed, each axis in the order given. A kernel a model does not
+        have (cuDNN for SimpleRNN) is not generated; every other combination is, and the planner marks
+        those that cannot run here as skipped.
+        """
+        names = list(dict.fromkeys(n for p in self.models for n in list_models(p)))
+        cells = []
+        for name in names:
+            spec = get_spec(name)
+            kernels = [k for k in self.kernels if k in spec.kernels]
+            for kernel, backend, device, jit, maxlen, batch, seed in itertools.product(
+                kernels, self.backends, self.devices, self.jit_compile, self.maxlen, self.batch_size, self.seeds
+            ):
+                cells.append(
+                    Cell(name, spec.arch, kernel, backend, device, jit, maxlen, batch, self.epochs, seed,
+                         self.dataset, self.train_samples, self.test_samples, float(self.speed_target_s))
+                )
+        return cells
+
+    def replace(self, **changes: Any) -> SweepSpec:
+        return dataclasses.replace(self, **changes)
+
+
+def _unknown_model(pattern: Any) -> str:
+    names = list_models()
+    return f"no registered model matches {pattern!r}{_closest(str(pattern), names)}; known models: {', '.join(names)}"
+
+
+_FIELDS = {f.name: f for f in fields(SweepSpec)}
+
+
+def from_mapping(data: dict[str, Any], base: SweepSpec | None = None, source: str = "sweep") -> SweepSpec:
+    """Build a spec from a TOML-like mapping on top of ``base``; unknown keys are rejected by name."""
+    if not isinstance(data, dict):
+        raise BadInput(f"{source}: expected a table of settings, got {type(data).__name__}")
+    unknown = [k for k in data if k not in _FIELDS]
+    if unknown:
+        k = str(unknown[0])
+        raise BadInput(f"{source}: unknown key {k!r}{_closest(k, tuple(_FIELDS))}; known keys: {', '.join(_FIELDS)}")
+    values = dict(data)
+    for name in SweepSpec.AXES:
+        if name in values and isinstance(values[name], list):
+            values[name] = tuple(values[name])
+    return dataclasses.replace(base or SweepSpec(), **values)
+
+
+def from_toml(path: str | Path, base: SweepSpec | None = None) -> SweepSpec:
+    """Read a sweep file; a missing or malformed file raises BadInput naming it and the problem."""
+    p = Path(path)
+    try:
+        text = p.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise BadInput(f"sweep file {str(p)!r} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"sweep file {str(p)!r} cannot be read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"sweep file {str(p)!r} is not valid TOML: {exc}") from None
+    # A [sweep] table is accepted as well as top-level keys, so the file can grow other sections.
+    if set(data) == {"sweep"} and isinstance(data["sweep"], dict):
+        data = data["sweep"]
+    return from_mapping(data, base, source=f"sweep file {str(p)!r}")
+
+
+def parse_list(text: str, kind: type, name: str) -> tuple[Any, ...]:
+    """Parse a comma-separated override (``--maxlen 100,500``) into typed values."""
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not t for t in items):
+        raise BadInput(f"--{name}: expected a comma-separated list, got {text!r}")
+    out = []
+    for t in items:
+        if kind is bool:
+            low = t.lower()
+            if low not in ("true", "false", "1", "0", "on", "off"):
+                raise BadInput(f"--{name}: expected true or false, got {t!r}")
+            out.append(low in ("true", "1", "on"))
+        elif kind is int:
+            try:
+                out.append(int(t))
+            except ValueError:
+                raise BadInput(f"--{name}: expected integers, got {t!r}") from None
+        else:
+            out.append(t)
+    return tuple(out)

@@ -1,0 +1,91 @@
+"""Running a sweep: plan the cells, skip what cannot run, hand the rest to an executor, store each row.
+
+Data flows one way: spec -> cells -> executor (child processes) -> outcome -> store. Resuming is the
+default: cells already ``ok`` in the run directory are not run again (``force`` reruns everything,
+``retry_failed`` reruns failed cells; skipped cells are always re-planned, since the machine may have
+changed).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import environment
+from bench.datasets import imdb
+from bench.executor import CellOutcome, Executor, LocalExecutor
+from bench.plan import skip_reason
+from bench.progress import Progress
+from bench.spec import Cell, SweepSpec
+from bench.store import RunStore
+
+
+@dataclass
+class SweepResult:
+    run_dir: Path
+    cells: list[Cell]
+    ran: int
+    reused: int
+    wall_s: float
+
+
+def _row(cell: Cell, status: str, extra: dict[str, Any]) -> dict[str, Any]:
+    return {**cell.to_dict(), "status": status, **extra}
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out_dir: str | Path,
+    *,
+    preset: str | None = None,
+    force: bool = False,
+    retry_failed: bool = False,
+    quiet: bool = False,
+    executor: Executor | None = None,
+    data_path: str | None = None,
+    allow_unverified: bool = False,
+    skip: Callable[[Cell], str | None] = skip_reason,
+) -> SweepResult:
+    """Run ``spec`` into ``out_dir`` and return what was done. Raises BadInput for unusable input."""
+    cells = spec.expand()
+    start = time.perf_counter()
+    if spec.dataset == "imdb":  # a missing or unverified file is bad input, found before any cell runs
+        imdb.verify(imdb.locate(data_path), allow_unverified=allow_unverified)
+    with RunStore(out_dir) as store:
+        previous = store.read_run_json()
+        def wanted(c: Cell) -> bool:
+            status = store.status(c.cell_id)
+            return force or status is None or status == "skipped" or (retry_failed and status == "failed")
+
+        todo = [c for c in cells if wanted(c)]
+        store.prepare(rerun={c.cell_id for c in todo})
+        env = environment.collect()
+        store.write_run_json({
+            "spec": spec.to_dict(),
+            "preset": preset,
+            "cells": len(cells),
+            "environment": env,
+            "first_started_at": (previous or {}).get("first_started_at", env["started_at"]),
+            "calibration": None,  # the calibration matmul arrives with the measurement protocol (issue 4)
+        })
+        executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s,
+                                             data_path=data_path, allow_unverified=allow_unverified)
+        runnable = []
+        with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout) as progress:
+            for cell in todo:
+                reason = skip(cell)
+                if reason:
+                    store.record(_row(cell, "skipped", {"error": reason}))
+                    progress.advance(cell, "skipped", reason)
+                else:
+                    runnable.append(cell)
+            for cell in runnable:
+                progress.start(cell)
+                outcome: CellOutcome = next(iter(executor.run([cell])))
+                store.record(_row(cell, outcome.status, outcome.row), outcome.epochs, outcome.steps)
+                progress.advance(cell, outcome.status, outcome.row.get("error"))
+    return SweepResult(Path(out_dir), cells, len(todo), len(cells) - len(todo), time.perf_counter() - start)

@@ -1,0 +1,140 @@
+"""Sweep specs: validation with named errors, TOML files, overrides, expansion and planning."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench import presets
+from bench.errors import BadInput
+from bench.plan import skip_reason
+from bench.spec import Cell, SweepSpec, from_mapping, from_toml, parse_list
+
+
+def test_presets_are_valid_and_cover_the_registry():
+    for name, (_, spec) in presets.PRESETS.items():
+        assert spec.expand(), name
+    smoke = presets.get_preset("smoke").expand()
+    from models import list_models
+
+    assert sorted({c.model for c in smoke}) == list_models()
+    assert all(c.kernel == "generic" and c.epochs == 1 and c.train_samples == 2000 for c in smoke)
+    seed = presets.get_preset("seed").expand()
+    assert [c.model for c in seed] == ["simple_rnn", "stacked_simple_rnn", "lstm", "gru"]
+    assert {(c.maxlen, c.batch_size, c.epochs) for c in seed} == {(500, 128, 10)}
+
+
+def test_default_touches_every_axis():
+    spec = presets.get_preset("default")
+    for axis in ("kernels", "maxlen", "batch_size", "jit_compile", "seeds"):
+        assert len(getattr(spec, axis)) >= 2, axis
+
+
+def test_expansion_order_and_kernel_filter():
+    cells = SweepSpec(models=("simple_rnn", "lstm"), kernels=("generic", "cudnn"), maxlen=(10, 20), epochs=0).expand()
+    # simple_rnn has no cuDNN kernel: not generated. Order: model, kernel, ..., maxlen.
+    assert [(c.model, c.kernel, c.maxlen) for c in cells] == [
+        ("simple_rnn", "generic", 10), ("simple_rnn", "generic", 20),
+        ("lstm", "generic", 10), ("lstm", "generic", 20), ("lstm", "cudnn", 10), ("lstm", "cudnn", 20),
+    ]
+
+
+def test_cell_id_is_stable_and_distinct():
+    a = SweepSpec(models=("lstm",), maxlen=(10, 20)).expand()
+    b = SweepSpec(models=("lstm",), maxlen=(10, 20)).expand()
+    assert [c.cell_id for c in a] == [c.cell_id for c in b]
+    assert len({c.cell_id for c in a}) == 2
+    assert Cell.from_dict(a[0].to_dict()) == a[0]
+
+
+def test_overlapping_patterns_do_not_duplicate():
+    assert len(SweepSpec(models=("lstm*", "lstm")).expand()) == 2
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"models": ("lstn",)}, "did you mean 'lstm'"),
+        ({"kernels": ("cudnnn",)}, "unknown kernel 'cudnnn'"),
+        ({"maxlen": (0,)}, "maxlen must be an integer"),
+        ({"maxlen": ("100",)}, "maxlen must be an integer"),
+        ({"batch_size": (-1,)}, "batch_size"),
+        ({"devices": ("tpu",)}, "unknown device 'tpu'"),
+        ({"jit_compile": ("yes",)}, "jit_compile values"),
+        ({"backends": ("jaxx",)}, "did you mean 'jax'"),
+        ({"seeds": (-1,)}, "seeds"),
+        ({"epochs": -1}, "epochs"),
+        ({"dataset": "imbd"}, "unknown dataset 'imbd'"),
+        ({"train_samples": 3}, "train_samples"),
+        ({"timeout_s": 0}, "timeout_s"),
+        ({"maxlen": ()}, "non-empty"),
+    ],
+)
+def test_bad_values_are_named(changes, message):
+    with pytest.raises(BadInput, match=message):
+        SweepSpec(**changes)
+
+
+def test_toml(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text('models = ["lstm"]\nmaxlen = [50, 100]\nepochs = 0\njit_compile = true\n')
+    spec = from_toml(f)
+    assert spec.models == ("lstm",) and spec.maxlen == (50, 100) and spec.jit_compile == (True,)
+    f.write_text('[sweep]\nmodels = "gru"\n')
+    assert from_toml(f).models == ("gru",)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("models = [", "not valid TOML"),
+        ("modles = ['lstm']", "unknown key 'modles'.*did you mean 'models'"),
+        ("maxlen = ['a']", "maxlen must be an integer"),
+        ("epochs = 'ten'", "epochs"),
+    ],
+)
+def test_bad_toml(tmp_path, text, message):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(BadInput, match=message):
+        from_toml(f)
+
+
+def test_missing_and_binary_toml(tmp_path):
+    with pytest.raises(BadInput, match="does not exist"):
+        from_toml(tmp_path / "nope.toml")
+    (tmp_path / "bin.toml").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(BadInput, match="cannot be read"):
+        from_toml(tmp_path / "bin.toml")
+
+
+def test_from_mapping_rejects_non_table():
+    with pytest.raises(BadInput):
+        from_mapping([1, 2])  # type: ignore[arg-type]
+
+
+def test_parse_list():
+    assert parse_list("100, 500", int, "maxlen") == (100, 500)
+    assert parse_list("false,true", bool, "jit") == (False, True)
+    with pytest.raises(BadInput, match="--maxlen: expected integers"):
+        parse_list("100,abc", int, "maxlen")
+    with pytest.raises(BadInput, match="comma-separated"):
+        parse_list("100,,500", int, "maxlen")
+    with pytest.raises(BadInput, match="true or false"):
+        parse_list("maybe", bool, "jit")
+
+
+def _cell(**kw):
+    base = dict(models=("lstm",), kernels=("generic",), epochs=0)
+    base.update(kw)
+    return SweepSpec(**base).expand()[0]
+
+
+def test_skip_reasons():
+    yes, no_gpu = (lambda b: True), (lambda b: ())
+    assert skip_reason(_cell(), yes, no_gpu) is None
+    assert "cuDNN kernel runs only on a GPU" in skip_reason(_cell(kernels=("cudnn",)), yes, no_gpu)
+    assert "sees no GPU" in skip_reason(_cell(devices=("gpu",)), yes, no_gpu)
+    assert skip_reason(_cell(devices=("gpu",), kernels=("cudnn",)), yes, lambda b: ("GPU:0",)) is None
+    assert "gpu:1 requested" in skip_reason(_cell(devices=("gpu:1",)), yes, lambda b: ("GPU:0",))
+    assert "not installed" in skip_reason(_cell(backends=("torch",)), lambda b: b != "torch", no_gpu)
+    assert "recurrent_dropout" in skip_reason(_cell(models=("lstm_dropout",), kernels=("cudnn",), devices=("gpu",)), yes, lambda b: ("G",))
