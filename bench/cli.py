@@ -42,6 +42,7 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     fixed.add_argument("--test-samples", type=int, help="use the first N test samples")
     fixed.add_argument("--timeout", type=float, help="seconds before a cell is killed and recorded as failed")
     fixed.add_argument("--speed-target", type=float, help="seconds of timed training steps per cell")
+    fixed.add_argument("--memory-limit", type=float, metavar="MB", help="kill a cell whose resident memory exceeds MB (default: 80%% of RAM)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,6 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="table of the cells stored in a run directory")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--format", choices=("table", "github"), default="table")
+
+    p = sub.add_parser("compare", help="regression verdict of NEW against BASELINE (exit 1 on regression)")
+    p.add_argument("baseline", metavar="BASELINE_DIR")
+    p.add_argument("new", metavar="NEW_DIR")
+    p.add_argument("--max-slowdown", type=float, default=0.10, help="throughput drop that counts, as a fraction (default 0.10)")
+    p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="absolute test-accuracy drop that counts (default 0.02)")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
 
     p = sub.add_parser("data", help="data sets: list, info NAME, fetch NAME")
     p.add_argument("action", choices=("list", "info", "fetch"))
@@ -91,7 +100,8 @@ def _spec_from_args(args: argparse.Namespace):
         if text is not None:
             overrides[field] = spec.parse_list(text, kind, flag.replace("_", "-"))
     for flag, field in (("epochs", "epochs"), ("dataset", "dataset"), ("train_samples", "train_samples"),
-                        ("test_samples", "test_samples"), ("timeout", "timeout_s"), ("speed_target", "speed_target_s")):
+                        ("test_samples", "test_samples"), ("timeout", "timeout_s"), ("speed_target", "speed_target_s"),
+                        ("memory_limit", "memory_limit_mb")):
         value = getattr(args, flag)
         if value is not None:
             overrides[field] = value
@@ -198,7 +208,17 @@ def cmd_data(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "data": cmd_data}
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare import compare_runs, load_run
+
+    if not 0 < args.alpha < 1:
+        raise BadInput(f"--alpha must be between 0 and 1, got {args.alpha}")
+    result = compare_runs(load_run(args.baseline), load_run(args.new), args.max_slowdown, args.max_accuracy_drop, args.alpha)
+    print(result.to_json() if args.format == "json" else result.to_markdown())
+    return EXIT_REGRESSION if result.regressions else EXIT_OK
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "data": cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

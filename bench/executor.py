@@ -23,6 +23,18 @@ from bench.devices import gpu_index
 from bench.spec import Cell
 
 STDERR_TAIL_LINES = 5
+WATCH_INTERVAL_S = 0.2
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a process in MB (0 when it is gone or /proc is absent)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
 
 
 @dataclass
@@ -45,21 +57,45 @@ def default_threads() -> int:
     return len(os.sched_getaffinity(0))
 
 
+def default_memory_limit_mb() -> float:
+    """80% of physical memory: a runaway cell is stopped before the machine starts swapping or the OOM
+    killer picks the sweep itself."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.8
+
+
 def child_env(cell: Cell, threads: int) -> dict[str, str]:
     """The environment a cell's process starts with: backend, device visibility and threads fixed."""
+    return _env(cell.backend, cell.device, threads, cell.seed)
+
+
+def _env(backend: str, device: str, threads: int, seed: int = 0) -> dict[str, str]:
     env = dict(os.environ)
-    index = gpu_index(cell.device)
+    index = gpu_index(device)
     env.update(
-        KERAS_BACKEND=cell.backend,
+        KERAS_BACKEND=backend,
         CUDA_VISIBLE_DEVICES="" if index is None else str(index),
         OMP_NUM_THREADS=str(threads),
         TF_NUM_INTRAOP_THREADS=str(threads),
         TF_NUM_INTEROP_THREADS="1",
         TF_CPP_MIN_LOG_LEVEL="2",
-        PYTHONHASHSEED=str(cell.seed),
+        PYTHONHASHSEED=str(seed),
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux to SIGKILL it when the sweep process dies.
+
+    A cell runs in its own session (so a timeout can kill its whole process group); without this, a
+    killed sweep would leave an orphan cell computing on cores the resumed sweep is timing.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: orphans are possible, timings of a resumed sweep may suffer
 
 
 def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
@@ -83,9 +119,12 @@ class LocalExecutor:
     """Runs cells one at a time, each in a fresh ``python -m bench.runner`` process."""
 
     def __init__(self, log_dir: Path, timeout_s: float, threads: int | None = None,
-                 data_path: str | None = None, allow_unverified: bool = False) -> None:
+                 data_path: str | None = None, allow_unverified: bool = False,
+                 memory_limit_mb: float | None = None) -> None:
         self.log_dir = Path(log_dir)
         self.timeout_s = timeout_s
+        self.memory_limit_mb = memory_limit_mb
+        self.calibrations: dict[tuple[str, str], dict[str, Any] | None] = {}
         self.threads = threads or default_threads()
         self.data_path = data_path
         self.allow_unverified = allow_unverified
@@ -94,11 +133,50 @@ class LocalExecutor:
         for cell in cells:
             yield self.run_one(cell)
 
+    def calibrate(self, backend: str, device: str) -> dict[str, Any] | None:
+        """Matmul GFLOP/s for cells on ``backend``/``device``, measured once per pair; None if it fails."""
+        key = (backend, device)
+        if key not in self.calibrations:
+            work = self.log_dir.parent / ".work"
+            work.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(dir=work) as tmp:
+                result = Path(tmp) / "calibration.json"
+                proc = subprocess.run(
+                    [sys.executable, "-m", "bench.calibrate", str(result), str(self.threads)],
+                    env=_env(backend, device, self.threads), capture_output=True, timeout=600,
+                    preexec_fn=_die_with_parent,
+                )
+                self.calibrations[key] = (
+                    {**json.loads(result.read_text()), "device": device} if proc.returncode == 0 and result.is_file() else None
+                )
+        return self.calibrations[key]
+
+    def _watch(self, proc: subprocess.Popen) -> tuple[int, str | None]:
+        """Wait for the child; kill its process group past the timeout or the memory limit."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                return proc.wait(timeout=WATCH_INTERVAL_S), None
+            except subprocess.TimeoutExpired:
+                pass
+            reason = None
+            if time.monotonic() > deadline:
+                reason = f"timed out after {self.timeout_s:g} s"
+            elif self.memory_limit_mb and (rss := _rss_mb(proc.pid)) > self.memory_limit_mb:
+                reason = f"exceeded the memory limit of {self.memory_limit_mb:g} MB (resident {rss:.0f} MB)"
+            if reason:
+                os.killpg(proc.pid, signal.SIGKILL)
+                return proc.wait(), reason
+
     def run_one(self, cell: Cell) -> CellOutcome:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"{cell.cell_id}.log"
         start = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="rnnbench-cell-") as tmp:
+        # Job and result files live in the run directory's .work/, which the sweep empties on start,
+        # so a killed sweep leaves nothing behind in /tmp.
+        work = self.log_dir.parent / ".work"
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=work) as tmp:
             job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job.write_text(json.dumps({
                 "cell": cell.to_dict(), "threads": self.threads,
@@ -109,24 +187,18 @@ class LocalExecutor:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "bench.runner", str(job), str(result)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=child_env(cell, self.threads), start_new_session=True,
+                    env=child_env(cell, self.threads), start_new_session=True, preexec_fn=_die_with_parent,
                 )
-                try:
-                    code = proc.wait(timeout=self.timeout_s)
-                    timed_out = False
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    code = proc.wait()
-                    timed_out = True
+                code, stop_reason = self._watch(proc)
             wall_s = time.perf_counter() - start
-            if not timed_out and code == 0 and result.is_file():
+            if stop_reason is None and code == 0 and result.is_file():
                 payload = json.loads(result.read_text())
                 row = {**payload["row"], "wall_s": wall_s}
+                calibration = self.calibrate(cell.backend, cell.device)
+                if calibration and row.get("gflops_achieved"):
+                    row["efficiency"] = row["gflops_achieved"] / calibration["matmul_gflops"]
                 return CellOutcome(cell, "ok", row, payload["epochs"], payload["steps"])
-        if timed_out:
-            reason = f"timed out after {self.timeout_s:g} s"
-        else:
-            reason = _describe_exit(code)
+        reason = stop_reason or _describe_exit(code)
         tail = _tail(log_path)
         error = f"{reason}; log {log_path.name}" + (f": {tail}" if tail else "")
         return CellOutcome(cell, "failed", {"error": error, "wall_s": wall_s, "threads": self.threads})

@@ -80,12 +80,16 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int) -> tuple
     return x[idx], y[idx]
 
 
-def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: float) -> TrainSpeed:
-    """Steady-state training throughput of an already compiled ``model``."""
+def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: float, callbacks=()) -> TrainSpeed:
+    """Steady-state training throughput of an already compiled ``model``.
+
+    ``callbacks`` run inside the timed region, before the timer's clock reads (tests use this to plant
+    a known slowdown).
+    """
     xw, yw = _batches(x, y, batch_size, WARMUP_STEPS)
     warm = _step_timer()
     t0 = time.perf_counter()
-    model.fit(xw, yw, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[warm])
+    model.fit(xw, yw, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[*callbacks, warm])
     warmup_s = time.perf_counter() - t0
     # Steps after the first are already compiled: they estimate the steady step time for budgeting.
     est_step = float(np.median(warm.step_s[1:])) if len(warm.step_s) > 1 else warmup_s
@@ -93,7 +97,7 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
 
     xs, ys = _batches(x, y, batch_size, steps)
     timer = _step_timer()
-    model.fit(xs, ys, batch_size=batch_size, epochs=REPEATS, shuffle=False, verbose=0, callbacks=[timer])
+    model.fit(xs, ys, batch_size=batch_size, epochs=REPEATS, shuffle=False, verbose=0, callbacks=[*callbacks, timer])
     per_repeat = np.array([steps * batch_size / s for s in timer.epoch_s])
     median_step = float(np.median(timer.step_s))
     return TrainSpeed(

@@ -27,11 +27,18 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
         ),
     ),
     "default": (
-        "Every axis touched: 3 models x kernel x maxlen x batch x XLA x 2 seeds, 1 epoch on 4k samples (~10 min)",
+        "Every axis touched: 3 models x kernel x device x maxlen x batch x XLA x 2 seeds, 1 epoch on 4k samples (~10 min)",
         SweepSpec(
-            models=("simple_rnn", "lstm", "gru"), kernels=("generic", "cudnn"), maxlen=(100, 200),
+            models=("simple_rnn", "lstm", "gru"), kernels=("generic", "cudnn"), devices=("cpu", "gpu"), maxlen=(100, 200),
             batch_size=(64, 256), jit_compile=(False, True), seeds=(0, 1), epochs=1,
             train_samples=4000, test_samples=4000, speed_target_s=1.0, timeout_s=900,
+        ),
+    ),
+    "regress": (
+        "CI regression gate: SimpleRNN, LSTM, GRU at maxlen 100, batch 128, 2 epochs on 4k samples (~1.5 min)",
+        SweepSpec(
+            models=("simple_rnn", "lstm", "gru"), kernels=("generic",), maxlen=(100,), batch_size=(128,), epochs=2,
+            train_samples=4000, test_samples=2000, speed_target_s=3.0, timeout_s=600,
         ),
     ),
     "full": (

@@ -85,24 +85,85 @@ def _compiled(cell: Cell):
     return model
 
 
+#: Test-only fault injection, off unless set: "MODEL:KIND" makes cells of MODEL misbehave, so tests can
+#: check that a crash, a hang or a hard kill costs one failed row and nothing more.
+FAULT_ENV = "RNNBENCH_FAULT_INJECT"
+
+
+def _inject_fault(cell: Cell) -> None:
+    spec = os.environ.get(FAULT_ENV, "")
+    model, _, kind = spec.partition(":")
+    if not spec or model != cell.model:
+        return
+    if kind == "raise":
+        raise RuntimeError("injected fault")
+    if kind == "segfault":
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
+    if kind == "hang":
+        time.sleep(3600)
+    if kind == "alloc":  # grows by 100 MB a step until something stops it
+        hog = []
+        while True:
+            hog.append(np.ones(100 * 2**20, dtype=np.uint8))
+            time.sleep(0.02)
+
+
+#: Test-only plants for the regression gate, off unless set: "MODEL:FRACTION".
+#: PLANT_SLOWDOWN makes every training step of MODEL take FRACTION longer (a sleep inside the step's
+#: timed region); PLANT_LABEL_NOISE flips FRACTION of MODEL's training labels, so it really learns worse.
+PLANT_SLOWDOWN_ENV, PLANT_LABEL_NOISE_ENV = "RNNBENCH_PLANT_SLOWDOWN", "RNNBENCH_PLANT_LABEL_NOISE"
+
+
+def _planted(env: str, cell: Cell) -> float:
+    model, _, fraction = os.environ.get(env, "").partition(":")
+    return float(fraction) if model == cell.model and fraction else 0.0
+
+
+def _slowdown_callbacks(fraction: float) -> list:
+    if not fraction:
+        return []
+    import keras
+
+    class PlantedSlowdown(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self._t0 = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            if logs and "loss" in logs:
+                np.asarray(logs["loss"])
+            time.sleep(fraction * (time.perf_counter() - self._t0))
+
+    return [PlantedSlowdown()]
+
+
 def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unverified: bool = False) -> dict[str, Any]:
     """Measure ``cell``; returns ``{"row": {...}, "epochs": [...], "steps": [...]}``."""
+    _inject_fault(cell)
     _pin_threads(cell.backend, threads)
     _check_device(cell.backend, cell.device)
     import keras
 
     from bench import datasets, measure
+    from models import flops
 
     data = datasets.padded(cell.dataset, cell.maxlen, data_path=data_path, allow_unverified=allow_unverified)
     x_train, y_train = data.x_train[: cell.train_samples], data.y_train[: cell.train_samples]
     x_test, y_test = data.x_test[: cell.test_samples], data.y_test[: cell.test_samples]
-    notes = ["flops_per_sample, gflops_achieved, efficiency: analytic FLOPs and calibration not implemented yet"]
+    notes = []
     row: dict[str, Any] = {"threads": threads}
 
     # Speed first, on its own model instance, so that timing never changes what is trained below.
     model = _compiled(cell)
     row["params"] = model.count_params()
-    train = measure.train_speed(model, x_train, y_train, cell.batch_size, cell.speed_target_s)
+    try:
+        row["flops_per_sample"] = flops.train_flops_per_sample(model, cell.maxlen)
+        row["infer_flops_per_sample"] = flops.forward_flops_per_sample(model, cell.maxlen)
+    except ValueError as exc:
+        notes.append(f"flops_per_sample, gflops_achieved, efficiency: {exc}")
+    train = measure.train_speed(model, x_train, y_train, cell.batch_size, cell.speed_target_s,
+                                callbacks=_slowdown_callbacks(_planted(PLANT_SLOWDOWN_ENV, cell)))
     infer = measure.infer_speed(model, x_test, cell.batch_size, cell.speed_target_s / 2)
     row.update(
         train_samples_per_s=train.samples_per_s, train_samples_per_s_cv=train.cv, compile_s=train.compile_s,
@@ -110,6 +171,8 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
         infer_samples_per_s=infer.samples_per_s, infer_latency_ms_p50=infer.latency_ms_p50,
         infer_latency_ms_p95=infer.latency_ms_p95,
     )
+    if row.get("flops_per_sample"):
+        row["gflops_achieved"] = row["flops_per_sample"] * train.samples_per_s / 1e9
     steps = [
         {"repeat": i // train.steps_per_repeat, "step": i % train.steps_per_repeat, "step_s": s}
         for i, s in enumerate(train.step_s)
@@ -133,6 +196,11 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
                     "epoch_s": time.perf_counter() - t["last"],
                 })
 
+        noise = _planted(PLANT_LABEL_NOISE_ENV, cell)
+        if noise:
+            flip = np.random.default_rng(cell.seed).random(len(y_train)) < noise
+            y_train = np.where(flip, 1 - y_train, y_train)
+            notes.append(f"test plant: {noise:.0%} of training labels flipped")
         model.fit(x_train, y_train, epochs=cell.epochs, batch_size=cell.batch_size, validation_split=0.2,
                   verbose=0, callbacks=[EpochClock()])
         test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=max(cell.batch_size, 512), verbose=0)

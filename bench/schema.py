@@ -14,7 +14,8 @@ METRIC_COLUMNS = (
     "infer_latency_ms_p50", "infer_latency_ms_p95", "compile_s", "peak_rss_mb", "gpu_peak_mb",
     "gflops_achieved", "efficiency", "val_acc", "test_acc", "test_loss", "wall_s",
     # extensions
-    "acc_ceiling", "val_acc_best", "unstable", "threads", "steps_per_repeat", "repeats", "notes",
+    "acc_ceiling", "val_acc_best", "infer_flops_per_sample", "unstable", "threads", "steps_per_repeat", "repeats",
+    "notes",
 )
 CELL_COLUMNS = PARAM_COLUMNS + STATUS_COLUMNS + METRIC_COLUMNS
 EPOCH_COLUMNS = ("cell_id", "epoch", "loss", "acc", "val_loss", "val_acc", "epoch_s")

@@ -85,6 +85,8 @@ class SweepSpec:
     speed_target_s: float = 3.0
     #: a cell running longer than this is killed and recorded as failed
     timeout_s: float = 3600.0
+    #: a cell whose resident memory exceeds this is killed and recorded as failed (None: 80% of RAM)
+    memory_limit_mb: float | None = None
 
     AXES = ("models", "kernels", "maxlen", "batch_size", "devices", "jit_compile", "backends", "seeds")
 
@@ -132,10 +134,12 @@ class SweepSpec:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 10):
                 raise BadInput(f"{name} must be an integer >= 10 (or absent for the whole split), got {v!r}")
-        for name in ("speed_target_s", "timeout_s"):
+        for name in ("speed_target_s", "timeout_s", "memory_limit_mb"):
             v = getattr(self, name)
+            if v is None and name == "memory_limit_mb":
+                continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1e6:
-                raise BadInput(f"{name} must be a positive number of seconds, got {v!r}")
+                raise BadInput(f"{name} must be a positive number, got {v!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: (list(v) if isinstance(v, tuple) else v) for f in fields(self) for v in [getattr(self, f.name)]}

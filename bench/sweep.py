@@ -8,6 +8,7 @@ changed).
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 from bench import environment
 from bench.datasets import imdb
-from bench.executor import CellOutcome, Executor, LocalExecutor
+from bench.executor import CellOutcome, Executor, LocalExecutor, default_memory_limit_mb
 from bench.plan import skip_reason
 from bench.progress import Progress
 from bench.spec import Cell, SweepSpec
@@ -63,17 +64,21 @@ def run_sweep(
 
         todo = [c for c in cells if wanted(c)]
         store.prepare(rerun={c.cell_id for c in todo})
+        shutil.rmtree(Path(out_dir) / ".work", ignore_errors=True)  # leftovers of a killed sweep
         env = environment.collect()
-        store.write_run_json({
+        meta = {
             "spec": spec.to_dict(),
             "preset": preset,
             "cells": len(cells),
             "environment": env,
             "first_started_at": (previous or {}).get("first_started_at", env["started_at"]),
-            "calibration": None,  # the calibration matmul arrives with the measurement protocol (issue 4)
-        })
-        executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s,
-                                             data_path=data_path, allow_unverified=allow_unverified)
+            # matmul GFLOP/s per backend and device, measured like the cells (bench/calibrate.py)
+            "calibration": (previous or {}).get("calibration", []),
+        }
+        store.write_run_json(meta)
+        executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, data_path=data_path,
+                                             allow_unverified=allow_unverified,
+                                             memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb())
         runnable = []
         with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout) as progress:
             for cell in todo:
@@ -87,5 +92,9 @@ def run_sweep(
                 progress.start(cell)
                 outcome: CellOutcome = next(iter(executor.run([cell])))
                 store.record(_row(cell, outcome.status, outcome.row), outcome.epochs, outcome.steps)
+                measured = [c for c in getattr(executor, "calibrations", {}).values() if c]
+                if measured and measured != meta["calibration"]:
+                    meta["calibration"] = measured
+                    store.write_run_json(meta)
                 progress.advance(cell, outcome.status, outcome.row.get("error"))
     return SweepResult(Path(out_dir), cells, len(todo), len(cells) - len(todo), time.perf_counter() - start)

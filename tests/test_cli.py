@@ -40,31 +40,147 @@ def test_list_formats():
     assert csv_lines[1].startswith('gru,GRU,"generic,cudnn",326369,')
 
 
+@pytest.fixture
+def stored_run(tmp_path):
+    """A run directory holding results, to check that bad input never changes them."""
+    from bench.store import RunStore
+
+    run = tmp_path / "stored"
+    with RunStore(run) as store:
+        store.record({"cell_id": "abc", "model": "lstm", "status": "ok", "train_samples_per_s": 100.0})
+    return run
+
+
+def _files(run):
+    return {p.name: p.read_bytes() for p in sorted(run.iterdir()) if p.is_file()}
+
+
+def _bad_file(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return str(path)
+
+
+BAD_RUN_ARGS = [
+    (["--models", "lstn"], "no registered model matches 'lstn' (did you mean 'lstm'?)"),
+    (["--models", ""], "comma-separated list"),
+    (["--maxlen", "0"], "maxlen must be an integer"),
+    (["--maxlen", "abc"], "--maxlen: expected integers"),
+    (["--maxlen", "100,,200"], "comma-separated list"),
+    (["--batch-size", "-5"], "batch_size must be an integer"),
+    (["--devices", "tpu"], "unknown device 'tpu'"),
+    (["--jit", "maybe"], "--jit: expected true or false"),
+    (["--backends", "jaxx"], "did you mean 'jax'"),
+    (["--seeds", "-1"], "seeds must be integers"),
+    (["--kernels", "cudnnn"], "unknown kernel 'cudnnn'"),
+    (["--epochs", "x"], "invalid int value"),
+    (["--epochs", "-1"], "epochs must be an integer >= 0"),
+    (["--dataset", "imbd"], "unknown dataset 'imbd'"),
+    (["--dataset", "imdb"], "imdb data file not found"),
+    (["--dataset", "imdb", "--data-path", "/nonexistent/imdb.npz"], "does not exist"),
+    (["--train-samples", "3"], "train_samples must be an integer >= 10"),
+    (["--timeout", "0"], "timeout_s must be a positive number"),
+    (["--memory-limit", "-1"], "memory_limit_mb must be a positive number"),
+    (["--preset", "nope"], "unknown preset 'nope'"),
+    (["--sweep", "/nonexistent.toml"], "does not exist"),
+    (["--preset", "smoke", "--sweep", "x.toml"], "not allowed with argument"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_RUN_ARGS)
+def test_bad_run_input_is_one_line_exit_2_and_changes_nothing(args, message, stored_run):
+    before = _files(stored_run)
+    out = rnnbench("run", *args, "--out", str(stored_run))
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert _files(stored_run) == before
+
+
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("broken.toml", "models = [", "is not valid TOML"),
+        ("typo.toml", "modles = ['lstm']", "unknown key 'modles' (did you mean 'models'?)"),
+        ("value.toml", "maxlen = [100, 'long']", "maxlen must be an integer"),
+        ("binary.toml", b"\xff\xfe\x00garbage", "cannot be read"),
+        ("kind.toml", "devices = 'tpu:0'", "unknown device"),
+    ],
+)
+def test_bad_sweep_files(tmp_path, stored_run, name, content, message):
+    before = _files(stored_run)
+    out = rnnbench("run", "--sweep", _bad_file(tmp_path, name, content), "--out", str(stored_run))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+    assert _files(stored_run) == before
+
+
+def test_unverified_imdb_file_is_refused(tmp_path, stored_run):
+    import numpy as np
+
+    fake = tmp_path / "imdb.npz"
+    np.savez(fake, x_train=np.array([1]), y_train=np.array([1]), x_test=np.array([1]), y_test=np.array([1]))
+    before = _files(stored_run)
+    out = rnnbench("run", "--dataset", "imdb", "--data-path", str(fake), "--out", str(stored_run))
+    assert out.returncode == 2 and "refusing to unpickle" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert _files(stored_run) == before and fake.exists()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda run: (run / "cells.csv").write_text("model,acc\nlstm,0.5\n"), "not an rnnbench file"),
+        (lambda run: (run / "cells.csv").write_text((run / "cells.csv").read_text() + "x,y\n"), "damaged at line 3"),
+        (lambda run: (run / "run.json").write_text("{broken"), "damaged run.json"),
+    ],
+)
+def test_damaged_result_files_are_refused_untouched(stored_run, damage, message):
+    damage(stored_run)
+    before = _files(stored_run)
+    for args in (["run", "--out", str(stored_run)], ["report", str(stored_run)]):
+        if args[0] == "report" and "run.json" in message:
+            continue  # report reads cells.csv only
+        out = rnnbench(*args)
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+    assert _files(stored_run) == before
+
+
+def test_locked_run_directory(stored_run):
+    from filelock import FileLock
+
+    before = _files(stored_run)
+    with FileLock(stored_run / ".rnnbench.lock"):
+        out = rnnbench("run", "--out", str(stored_run))
+    assert out.returncode == 2 and "in use by another rnnbench run" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert _files(stored_run) == before
+
+
+def test_out_is_a_file(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("keep me")
+    out = rnnbench("run", "--out", str(f))
+    assert out.returncode == 2 and "not a directory" in out.stderr and f.read_text() == "keep me"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--models", "lstn"], "no registered model matches 'lstn' (did you mean 'lstm'?)"),
-        (["run", "--maxlen", "0"], "maxlen must be an integer"),
-        (["run", "--maxlen", "abc"], "--maxlen: expected integers"),
-        (["run", "--preset", "nope"], "unknown preset 'nope'"),
-        (["run", "--dataset", "imdb"], "imdb data file not found"),
-        (["run", "--dataset", "imdb", "--data-path", "/nonexistent/imdb.npz"], "does not exist"),
-        (["run", "--sweep", "/nonexistent.toml"], "does not exist"),
-        (["run", "--bogus"], "unrecognized arguments: --bogus"),
-        (["run", "--epochs", "x"], "invalid int value"),
         (["list", "nope"], "no registered model matches"),
+        (["list", "--format", "xml"], "invalid choice"),
         (["report", "/nonexistent"], "not a run directory"),
         (["data", "info", "nope"], "unknown dataset 'nope'"),
+        (["data", "fetch", "imdb"], "imdb data file not found"),
+        (["data", "info"], "needs a data set name"),
         (["frobnicate"], "invalid choice"),
+        ([], "the following arguments are required"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
-    out = rnnbench(*args, "--out", str(tmp_path / "run")) if args[0] == "run" else rnnbench(*args)
+def test_bad_input_elsewhere_is_one_line_and_exit_2(args, message):
+    out = rnnbench(*args)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1, out.stderr
-    assert message in lines[0]
-    assert not (tmp_path / "run" / "cells.csv").exists()
+    assert len(lines) == 1 and message in lines[0], out.stderr
 
 
 def test_data_list_and_info():

@@ -47,7 +47,7 @@ def test_fingerprint_is_pinned(data):
     assert data.fingerprint() == PINNED_FINGERPRINT
 
 
-PINNED_FINGERPRINT = "to be pinned"
+PINNED_FINGERPRINT = "b1cb8e19ee1712db5f3e59ae9c61083bd6628bee7218e55dc45fc898c5621bad"
 
 
 def test_ceiling_rises_with_maxlen_and_beats_majority_vote(data):

@@ -21,7 +21,7 @@ from bench.datasets import imdb, synthetic
 from bench.errors import BadInput
 
 #: Bumped whenever the synthetic generator changes, so stale caches are never read.
-SYNTHETIC_VERSION = 1
+SYNTHETIC_VERSION = 3
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,213 @@
+"""Regression verdicts between two run directories (``rnnbench compare BASELINE NEW``).
+
+A cell regresses in speed only when both hold: its training throughput fell by more than the
+threshold (``max_slowdown``, default 10%), *and* its raw step times are significantly slower
+(one-sided Mann-Whitney U, ``alpha``) when both runs kept them (asv's rule). Without raw steps the
+ratio alone decides and the row says so. A plain threshold cries wolf on a noisy CI machine; a test
+alone flags 1% changes that nobody cares about.
+
+When the runs come from different machines (host, CPU model or GPUs differ in ``run.json``), speed is
+compared after dividing each run's throughput by its own calibration matmul figure for the same
+backend and device, and the report says so.
+
+Accuracy regresses when ``test_acc`` fell by more than ``max_accuracy_drop`` (absolute). A changed
+parameter count is always flagged. A cell that newly failed or is missing from the new run counts as
+a regression; new cells and newly skipped cells are listed as notes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import mannwhitneyu
+from tabulate import tabulate
+
+from bench.errors import BadInput
+from bench.schema import CELL_COLUMNS, STEP_COLUMNS
+from bench.store import read_table
+
+ALPHA = 0.01
+REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
+
+
+@dataclass
+class Run:
+    path: Path
+    meta: dict[str, Any]
+    cells: dict[str, dict[str, str]]
+    steps: dict[str, np.ndarray]
+
+    @property
+    def machine(self) -> tuple:
+        env = self.meta.get("environment", {})
+        return (env.get("host"), (env.get("cpu") or {}).get("model"), tuple(g.get("name") for g in env.get("gpus", [])))
+
+    def calibration(self, backend: str, device: str) -> float | None:
+        for c in self.meta.get("calibration") or []:
+            if c.get("backend") == backend and c.get("device") == device and c.get("matmul_gflops"):
+                return float(c["matmul_gflops"])
+        return None
+
+
+def load_run(path: str | Path) -> Run:
+    p = Path(path)
+    if not p.is_dir():
+        raise BadInput(f"{str(p)!r} is not a run directory (it does not exist)")
+    if not (p / "cells.csv").is_file():
+        raise BadInput(f"{str(p)!r} is not a run directory (no cells.csv)")
+    try:
+        meta = json.loads((p / "run.json").read_text()) if (p / "run.json").is_file() else {}
+    except ValueError as exc:
+        raise BadInput(f"{p / 'run.json'}: damaged run.json ({exc})") from None
+    cells = {r["cell_id"]: r for r in read_table(p / "cells.csv", CELL_COLUMNS)}
+    steps: dict[str, list[float]] = {}
+    if (p / "steps.csv").is_file():
+        for r in read_table(p / "steps.csv", STEP_COLUMNS):
+            try:
+                steps.setdefault(r["cell_id"], []).append(float(r["step_s"]))
+            except ValueError:
+                raise BadInput(f"{p / 'steps.csv'}: damaged step time {r['step_s']!r} for cell {r['cell_id']!r}") from None
+    return Run(p, meta, cells, {k: np.array(v) for k, v in steps.items()})
+
+
+def _float(row: dict[str, str], column: str) -> float | None:
+    text = row.get(column, "")
+    try:
+        return float(text) if text != "" else None
+    except ValueError:
+        raise BadInput(f"cells.csv: damaged value {text!r} in column {column!r} of cell {row.get('cell_id')!r}") from None
+
+
+def _label(row: dict[str, str]) -> str:
+    jit = "xla" if row["jit_compile"] == "True" else "noxla"
+    return f"{row['model']}/{row['kernel']} {row['backend']} {row['device']} {jit} L{row['maxlen']} B{row['batch_size']} s{row['seed']}"
+
+
+@dataclass
+class Finding:
+    cell_id: str
+    cell: str
+    check: str  # speed | accuracy | params | status
+    verdict: str
+    baseline: float | str | None = None
+    new: float | str | None = None
+    change: str = ""
+    p_value: float | None = None
+    note: str = ""
+
+
+@dataclass
+class Comparison:
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Finding]:
+        return [f for f in self.findings if f.verdict == REGRESSION]
+
+    def to_markdown(self) -> str:
+        n_reg = len(self.regressions)
+        head = f"**rnnbench compare: {n_reg} regression(s)**" if n_reg else "**rnnbench compare: no regression**"
+        rows = [[f.verdict, f.check, f.cell, _fmt(f.baseline), _fmt(f.new), f.change,
+                 "" if f.p_value is None else f"{f.p_value:.2g}", f.note] for f in self.findings]
+        table = tabulate(rows, headers=["verdict", "check", "cell", "baseline", "new", "change", "p", "note"],
+                         tablefmt="github", disable_numparse=True)
+        notes = "".join(f"\n- {n}" for n in self.notes)
+        return f"{head}\n\n{table}\n" + (f"\nNotes:{notes}\n" if notes else "")
+
+    def to_json(self) -> str:
+        return json.dumps({"regressions": len(self.regressions), "findings": [asdict(f) for f in self.findings],
+                           "notes": self.notes}, indent=2)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:,.4g}" if abs(v) < 10 else f"{v:,.0f}"
+    return str(v)
+
+
+def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_drop: float = 0.02,
+                 alpha: float = ALPHA) -> Comparison:
+    """Compare every cell of ``new`` with the same cell (same parameters) of ``base``."""
+    if not 0 < max_slowdown < 1:
+        raise BadInput(f"--max-slowdown must be between 0 and 1 (a fraction), got {max_slowdown}")
+    if not 0 <= max_accuracy_drop < 1:
+        raise BadInput(f"--max-accuracy-drop must be between 0 and 1 (absolute accuracy), got {max_accuracy_drop}")
+    result = Comparison()
+    cross_machine = base.machine != new.machine
+    if cross_machine:
+        result.notes.append(
+            f"different machines ({base.machine[1]} on {base.machine[0]} vs {new.machine[1]} on {new.machine[0]}): "
+            "throughput is compared after dividing each run by its own calibration matmul GFLOP/s")
+    if not set(base.cells) & set(new.cells):
+        raise BadInput(f"{str(base.path)!r} and {str(new.path)!r} share no cell (different sweeps?): nothing to compare")
+
+    for cid, b in base.cells.items():
+        n = new.cells.get(cid)
+        label = _label(b)
+        if n is None:
+            result.findings.append(Finding(cid, label, "status", REGRESSION, b["status"], "missing", note="cell missing from the new run"))
+            continue
+        if b["status"] == "ok" and n["status"] == "failed":
+            result.findings.append(Finding(cid, label, "status", REGRESSION, "ok", "failed", note=n["error"][:120]))
+            continue
+        if b["status"] == "ok" and n["status"] == "skipped":
+            result.notes.append(f"{label}: newly skipped ({n['error']})")
+            continue
+        if not (b["status"] == n["status"] == "ok"):
+            continue
+        result.findings.extend(_compare_cell(cid, label, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha))
+    for cid, n in new.cells.items():
+        if cid not in base.cells:
+            result.notes.append(f"{_label(n)}: new cell (not in the baseline)")
+    return result
+
+
+def _compare_cell(cid, label, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha) -> list[Finding]:
+    out = []
+    bp, np_ = _float(b, "params"), _float(n, "params")
+    if bp is not None and np_ is not None and bp != np_:
+        out.append(Finding(cid, label, "params", REGRESSION, int(bp), int(np_), f"{np_ - bp:+,.0f}", note="parameter count changed"))
+
+    b_sps, n_sps = _float(b, "train_samples_per_s"), _float(n, "train_samples_per_s")
+    if b_sps and n_sps:
+        note = []
+        scale = 1.0  # multiplies new step times to put them on the baseline machine's scale
+        if cross_machine:
+            bc, nc = base.calibration(b["backend"], b["device"]), new.calibration(n["backend"], n["device"])
+            if bc and nc:
+                scale = nc / bc
+                note.append("normalised by calibration")
+            else:
+                note.append("no calibration to normalise by: raw ratio across machines")
+        ratio = (n_sps * (1 / scale)) / b_sps if scale != 1.0 else n_sps / b_sps
+        p_slower = p_faster = None
+        if cid in base.steps and cid in new.steps and len(base.steps[cid]) >= 3 and len(new.steps[cid]) >= 3:
+            new_steps = new.steps[cid] * scale
+            p_slower = float(mannwhitneyu(new_steps, base.steps[cid], alternative="greater").pvalue)
+            p_faster = float(mannwhitneyu(new_steps, base.steps[cid], alternative="less").pvalue)
+        else:
+            note.append("no raw step times: ratio alone")
+        if ratio < 1 - max_slowdown and (p_slower is None or p_slower < alpha):
+            verdict, p = REGRESSION, p_slower
+        elif ratio > 1 + max_slowdown and (p_faster is None or p_faster < alpha):
+            verdict, p = IMPROVEMENT, p_faster
+        else:
+            verdict, p = UNCHANGED, p_slower if ratio < 1 else p_faster
+            if abs(ratio - 1) > max_slowdown:
+                note.append(f"beyond threshold but not significant at alpha={alpha}")
+        out.append(Finding(cid, label, "speed", verdict, b_sps, n_sps, f"{ratio - 1:+.1%}", p, "; ".join(note)))
+
+    b_acc, n_acc = _float(b, "test_acc"), _float(n, "test_acc")
+    if b_acc is not None and n_acc is not None:
+        drop = b_acc - n_acc
+        verdict = REGRESSION if drop > max_accuracy_drop else UNCHANGED
+        out.append(Finding(cid, label, "accuracy", verdict, b_acc, n_acc, f"{-drop:+.4f}",
+                           note=f"tolerance {max_accuracy_drop}" if verdict == REGRESSION else ""))
+    return out

@@ -1,0 +1,58 @@
+"""Does the harness slow what it measures? Its instrumented fit against a bare fit, side by side.
+
+For the tutorial's LSTM cell (maxlen 500, batch 128) the same ``model.fit`` over the same batches is
+timed from outside, once with the harness's step timer (a callback that syncs on every step's loss)
+and once bare, in alternating order, PAIRS times. The bar (issue 4): median bare/harness wall-time
+ratio, i.e. harness throughput over bare throughput, >= 0.98.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+
+from bench import measure
+from models import create_model
+
+PAIRS = int(os.environ.get("RNNBENCH_OVERHEAD_PAIRS", 7))
+STEPS = int(os.environ.get("RNNBENCH_OVERHEAD_STEPS", 10))
+MAXLEN, BATCH = 500, 128
+
+
+def _fit_wall(model, x, y, callbacks):
+    t0 = time.perf_counter()
+    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+    return time.perf_counter() - t0
+
+
+def test_harness_overhead(benchmark):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = create_model("lstm", maxlen=MAXLEN)
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["acc"], jit_compile=False)
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 10_000, size=(BATCH * STEPS, MAXLEN)).astype("int32")
+    y = rng.integers(0, 2, size=(BATCH * STEPS,)).astype("float32")
+    _fit_wall(model, x, y, [])  # compile and warm up outside the comparison
+
+    ratios, harness_walls, bare_walls = [], [], []
+    for i in range(PAIRS):
+        order = ("harness", "bare") if i % 2 == 0 else ("bare", "harness")
+        walls = {}
+        for which in order:
+            walls[which] = _fit_wall(model, x, y, [measure._step_timer()] if which == "harness" else [])
+        ratios.append(walls["bare"] / walls["harness"])
+        harness_walls.append(walls["harness"])
+        bare_walls.append(walls["bare"])
+    ratio = float(np.median(ratios))
+    benchmark.extra_info.update(
+        harness_over_bare_throughput=ratio, pairs=PAIRS, steps=STEPS, ratios=ratios,
+        harness_samples_per_s=BATCH * STEPS / float(np.median(harness_walls)),
+        bare_samples_per_s=BATCH * STEPS / float(np.median(bare_walls)),
+    )
+    print(f"\nharness/bare throughput ratio (median of {PAIRS} pairs): {ratio:.4f}; pairs: {[round(r, 4) for r in ratios]}")
+    benchmark.pedantic(lambda: None, rounds=1)  # the figure of record is extra_info, not this timing
+    assert ratio >= 0.98, f"the harness slows training by more than 2% ({ratio:.4f})"

@@ -1,0 +1,164 @@
+"""``rnnbench compare`` on edited run directories: each edit gives the right verdict and exit code."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from bench.cli import main
+from bench.compare import compare_runs, load_run
+from bench.errors import BadInput
+from bench.store import RunStore
+
+
+def _make_run(path, speed=1.0, acc=0.85, params=328_353, drop=None, status="ok", host="ci-1", calib=100.0, steps=True):
+    """A run directory with two cells (lstm and gru), raw step times drawn around 1/speed."""
+    rng = np.random.default_rng(0 if path.name == "base" else 1)
+    with RunStore(path) as store:
+        for model, cid, base_sps in (("lstm", "c_lstm", 1000.0), ("gru", "c_gru", 1200.0)):
+            if model == drop:
+                continue
+            row = {"cell_id": cid, "model": model, "arch": model.upper(), "kernel": "generic", "backend": "tensorflow",
+                   "device": "cpu", "jit_compile": False, "maxlen": 100, "batch_size": 128, "seed": 0,
+                   "status": status if model == "lstm" else "ok", "error": "boom" if status != "ok" and model == "lstm" else "",
+                   "params": params if model == "lstm" else 326_369,
+                   "train_samples_per_s": base_sps * (speed if model == "lstm" else 1.0), "test_acc": acc if model == "lstm" else 0.8}
+            step = 128 / row["train_samples_per_s"]
+            step_rows = [{"repeat": i // 10, "step": i % 10, "step_s": step * (1 + 0.02 * rng.standard_normal())} for i in range(50)]
+            store.record(row, steps=step_rows if steps else [])
+        store.write_run_json({"environment": {"host": host, "cpu": {"model": "EPYC"}, "gpus": []},
+                              "calibration": [{"backend": "tensorflow", "device": "cpu", "matmul_gflops": calib}]})
+    return path
+
+
+@pytest.fixture
+def base(tmp_path):
+    return _make_run(tmp_path / "base")
+
+
+def _verdicts(base_dir, new_dir, **kw):
+    result = compare_runs(load_run(base_dir), load_run(new_dir), **kw)
+    return {(f.cell.split("/")[0], f.check): f.verdict for f in result.findings}, result
+
+
+def test_same_numbers_no_regression(base, tmp_path):
+    verdicts, result = _verdicts(base, _make_run(tmp_path / "new"))
+    assert set(verdicts.values()) == {"unchanged"} and not result.regressions
+    assert main(["compare", str(base), str(tmp_path / "new")]) == 0
+
+
+def test_throughput_halved_is_a_regression_naming_the_cell(base, tmp_path, capsys):
+    new = _make_run(tmp_path / "new", speed=0.5)
+    verdicts, _ = _verdicts(base, new)
+    assert verdicts[("lstm", "speed")] == "regression" and verdicts[("gru", "speed")] == "unchanged"
+    assert main(["compare", str(base), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "1 regression" in out and "| regression | speed    | lstm/generic" in out and "-50.0%" in out
+
+
+def test_faster_is_an_improvement(base, tmp_path):
+    verdicts, _ = _verdicts(base, _make_run(tmp_path / "new", speed=1.5))
+    assert verdicts[("lstm", "speed")] == "improvement"
+
+
+def test_small_slowdown_under_threshold_is_unchanged(base, tmp_path):
+    verdicts, _ = _verdicts(base, _make_run(tmp_path / "new", speed=0.95))
+    assert verdicts[("lstm", "speed")] == "unchanged"
+
+
+def test_ratio_beyond_threshold_but_not_significant_is_unchanged(tmp_path):
+    """Noise as large as the change: the test refuses to call it (asv's rule)."""
+    base = _make_run(tmp_path / "base")
+    new = _make_run(tmp_path / "new", speed=0.88)
+    # widen the new run's step noise enormously: the medians differ but the samples overlap
+    import pandas as pd
+
+    steps = pd.read_csv(new / "steps.csv")
+    rng = np.random.default_rng(5)
+    steps["step_s"] = steps["step_s"] * rng.uniform(0.2, 1.8, len(steps))
+    steps.to_csv(new / "steps.csv", index=False)
+    verdicts, result = _verdicts(base, new)
+    assert verdicts[("lstm", "speed")] == "unchanged"
+    assert any("not significant" in f.note for f in result.findings)
+
+
+def test_without_raw_steps_ratio_alone_decides_with_a_note(tmp_path):
+    base = _make_run(tmp_path / "base", steps=False)
+    verdicts, result = _verdicts(base, _make_run(tmp_path / "new", speed=0.7, steps=False))
+    assert verdicts[("lstm", "speed")] == "regression"
+    assert any("ratio alone" in f.note for f in result.findings)
+
+
+def test_accuracy_lowered(base, tmp_path):
+    new = _make_run(tmp_path / "new", acc=0.80)
+    verdicts, _ = _verdicts(base, new)
+    assert verdicts[("lstm", "accuracy")] == "regression"
+    assert main(["compare", str(base), str(new)]) == 1
+    assert _verdicts(base, _make_run(tmp_path / "new2", acc=0.84))[0][("lstm", "accuracy")] == "unchanged"
+
+
+def test_params_changed(base, tmp_path):
+    verdicts, _ = _verdicts(base, _make_run(tmp_path / "new", params=400_000))
+    assert verdicts[("lstm", "params")] == "regression"
+
+
+def test_cell_removed(base, tmp_path):
+    verdicts, _ = _verdicts(base, _make_run(tmp_path / "new", drop="gru"))
+    assert verdicts[("gru", "status")] == "regression"
+
+
+def test_newly_failed(base, tmp_path):
+    verdicts, _ = _verdicts(base, _make_run(tmp_path / "new", status="failed"))
+    assert verdicts[("lstm", "status")] == "regression"
+
+
+def test_other_machine_is_normalised_by_calibration(base, tmp_path):
+    # A machine twice as fast in matmul and in the cell: not a change once normalised.
+    new = _make_run(tmp_path / "new", speed=2.0, host="other", calib=200.0)
+    verdicts, result = _verdicts(base, new)
+    assert verdicts[("lstm", "speed")] == "unchanged"
+    assert any("different machines" in n for n in result.notes)
+    # the same raw numbers without the normalisation would have been an "improvement"
+    same_machine = _make_run(tmp_path / "new2", speed=2.0)
+    assert _verdicts(base, same_machine)[0][("lstm", "speed")] == "improvement"
+
+
+def test_json_format(base, tmp_path, capsys):
+    new = _make_run(tmp_path / "new", speed=0.5)
+    assert main(["compare", str(base), str(new), "--format", "json"]) == 1
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["regressions"] == 1
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: shutil.rmtree(d), "does not exist"),
+        (lambda d: (d / "cells.csv").unlink(), "no cells.csv"),
+        (lambda d: (d / "cells.csv").write_text("junk\n"), "not an rnnbench file"),
+        (lambda d: (d / "run.json").write_text("{"), "damaged run.json"),
+        (lambda d: (d / "steps.csv").write_text((d / "steps.csv").read_text() + "c_lstm,9,9,abc\n"), "damaged step time"),
+    ],
+)
+def test_bad_directories_exit_2(base, tmp_path, damage, message, capsys):
+    new = _make_run(tmp_path / "new")
+    damage(new)
+    assert main(["compare", str(base), str(new)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_disjoint_runs_are_bad_input(base, tmp_path):
+    other = tmp_path / "other"
+    with RunStore(other) as store:
+        store.record({"cell_id": "zzz", "model": "gru", "status": "ok"})
+    with pytest.raises(BadInput, match="share no cell"):
+        compare_runs(load_run(base), load_run(other))
+
+
+def test_bad_thresholds(base, capsys):
+    assert main(["compare", str(base), str(base), "--max-slowdown", "10"]) == 2
+    assert main(["compare", str(base), str(base), "--alpha", "0"]) == 2

@@ -1,0 +1,45 @@
+"""FLOP counts against hand counts for the tutorial's models (maxlen 500, 32-dim embedding, 32 units)."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import create_model, list_models
+from models.flops import forward_flops_per_sample, train_flops_per_sample
+
+# Worked by hand from the formulas in models/flops.py, d = u = 32, T = 500, Dense(1, sigmoid) = 2*32+1+1 = 66.
+HAND = {
+    # SimpleRNN step: 2*32*64 + 3*32 = 4096 + 96 = 4192
+    "simple_rnn": 500 * 4_192 + 66,
+    # four layers, all with d = 32
+    "stacked_simple_rnn": 4 * 500 * 4_192 + 66,
+    # LSTM step: 8*32*64 + 17*32 = 16384 + 544 = 16928
+    "lstm": 500 * 16_928 + 66,
+    # GRU step: 6*32*64 + 17*32 = 12288 + 544 = 12832
+    "gru": 500 * 12_832 + 66,
+    # two LSTMs, Dense over 64 features: 2*64+1+1 = 130
+    "bidirectional_lstm": 2 * 500 * 16_928 + 130,
+    "lstm_dropout": 500 * 16_928 + 66,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND))
+def test_matches_hand_count(name):
+    model = create_model(name, maxlen=500)
+    assert forward_flops_per_sample(model, 500) == pytest.approx(HAND[name], rel=0.01)
+    assert train_flops_per_sample(model, 500) == 3 * forward_flops_per_sample(model, 500)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_entry_has_a_formula_and_scales_with_maxlen(name):
+    model = create_model(name, maxlen=100)
+    short, long = forward_flops_per_sample(model, 100), forward_flops_per_sample(model, 200)
+    assert 0 < short < long < 2 * short + 1_000
+
+
+def test_unknown_layer_is_an_error():
+    import keras
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Embedding(10, 2), keras.layers.Conv1D(2, 2)])
+    with pytest.raises(ValueError, match="Conv1D"):
+        forward_flops_per_sample(model, 4)
