@@ -207,13 +207,17 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
     assert set(ok.params) == {322_113, 328_353}
     assert ok.test_acc.between(0, 1).all() and ok.val_acc.between(0, 1).all()
     assert ok.peak_rss_mb.gt(50).all() and ok.gpu_peak_mb.isna().all()
-    assert ok.flops_per_sample.isna().all() and ok.notes.str.contains("flops_per_sample").all()
+    by_model = ok.set_index("model")
+    assert by_model.loc["simple_rnn", "flops_per_sample"] == 3 * (16 * 4_192 + 66)  # models/flops.py, by hand
+    assert (ok.gflops_achieved > 0).all() and ok.efficiency.between(0, 1, inclusive="right").all()
     skipped = cells[cells.status == "skipped"].iloc[0]
     assert skipped.kernel == "cudnn" and "GPU" in skipped.error
     epochs = pd.read_csv(out_dir / "epochs.csv")
     assert list(epochs.columns) == list(EPOCH_COLUMNS) and len(epochs) == 4
     run = json.loads((out_dir / "run.json").read_text())
     assert run["spec"]["maxlen"] == [16] and run["environment"]["cpu"]["usable_cores"] >= 1
+    (calibration,) = run["calibration"]
+    assert calibration["backend"] == "tensorflow" and calibration["matmul_gflops"] > 0
     assert len(list((out_dir / "logs").glob("*.log"))) == 2
     assert "simple_rnn" in first.stdout and "3 cells: 2 ok, 1 skipped, 0 failed" in first.stdout
 
