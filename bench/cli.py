@@ -62,10 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-path", metavar="FILE", help="imdb.npz to read (dataset imdb)")
     p.add_argument("--allow-unverified-data", action="store_true", help="read a data file whose sha256 is not the published one")
     p.add_argument("--dry-run", action="store_true", help="list the cells and exit")
+    p.add_argument("--no-report", action="store_true", help="do not build RUN_DIR/report at the end")
+    p.add_argument("--threads", type=int, metavar="N", help="framework threads per cell (default: every usable core)")
 
-    p = sub.add_parser("report", help="table of the cells stored in a run directory")
+    p = sub.add_parser("report", help="tables and charts of a run directory, rebuilt from its stored files")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--format", choices=("table", "github"), default="table")
+    p.add_argument("--out", metavar="DIR", help="where to write REPORT.md, the PNG charts and index.html (default: RUN_DIR/report)")
 
     p = sub.add_parser("compare", help="regression verdict of NEW against BASELINE (exit 1 on regression)")
     p.add_argument("baseline", metavar="BASELINE_DIR")
@@ -147,6 +149,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.table import cells_table
 
     spec = _spec_from_args(args)
+    if args.threads is not None and not 1 <= args.threads <= 1024:
+        raise BadInput(f"--threads must be between 1 and 1024, got {args.threads}")
     if args.dry_run:
         for cell in spec.expand():
             print(cell.cell_id, describe(cell))
@@ -155,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out or Path("runs") / name)
     result = run_sweep(spec, out, preset=None if args.sweep else name, force=args.force,
                        retry_failed=args.retry_failed, quiet=args.quiet, data_path=args.data_path,
-                       allow_unverified=args.allow_unverified_data)
+                       allow_unverified=args.allow_unverified_data, threads=args.threads)
     ids = {c.cell_id for c in result.cells}
     rows = [r for r in read_table(out / "cells.csv", CELL_COLUMNS) if r["cell_id"] in ids]
     if not args.quiet:
@@ -163,18 +167,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
         print(f"\n{len(rows)} cells: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
               f"{result.ran} run now in {result.wall_s:.0f} s; results in {out}/")
+    if not args.no_report:
+        from bench import report
+
+        path = report.build(out)
+        if not args.quiet:
+            print(f"report: {path / 'REPORT.md'} and {path / 'index.html'}")
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from bench import report
     from bench.schema import CELL_COLUMNS
     from bench.store import read_table
     from bench.table import cells_table
 
-    path = Path(args.run_dir) / "cells.csv"
-    if not path.is_file():
-        raise BadInput(f"{args.run_dir!r} is not a run directory (no cells.csv)")
-    print(cells_table(read_table(path, CELL_COLUMNS), fmt="github" if args.format == "github" else "simple"))
+    out = report.build(Path(args.run_dir), args.out)
+    print(cells_table(read_table(Path(args.run_dir) / "cells.csv", CELL_COLUMNS)))
+    print(f"\nreport: {out / 'REPORT.md'} and {out / 'index.html'}")
     return EXIT_OK
 
 

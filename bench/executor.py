@@ -180,7 +180,7 @@ class LocalExecutor:
             job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job.write_text(json.dumps({
                 "cell": cell.to_dict(), "threads": self.threads,
-                "data_path": self.data_path, "allow_unverified": self.allow_unverified,
+                "data_path": self.data_path, "allow_unverified": self.allow_unverified, "spawned_at": time.time(),
             }))
             with open(log_path, "wb") as log:
                 # A new session, so a timeout kills the child and anything it started.

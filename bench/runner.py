@@ -140,8 +140,13 @@ def _slowdown_callbacks(fraction: float) -> list:
     return [PlantedSlowdown()]
 
 
-def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unverified: bool = False) -> dict[str, Any]:
-    """Measure ``cell``; returns ``{"row": {...}, "epochs": [...], "steps": [...]}``."""
+def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unverified: bool = False,
+             spawned_at: float | None = None) -> dict[str, Any]:
+    """Measure ``cell``; returns ``{"row": {...}, "epochs": [...], "steps": [...]}``.
+
+    ``spawned_at`` (wall clock, from the parent) lets the row record the fixed cost of a cell: spawn,
+    framework import, data loading and the first model build, everything before measuring starts.
+    """
     _inject_fault(cell)
     _pin_threads(cell.backend, threads)
     _check_device(cell.backend, cell.device)
@@ -159,6 +164,8 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     # Speed first, on its own model instance, so that timing never changes what is trained below.
     model = _compiled(cell)
     row["params"] = model.count_params()
+    if spawned_at is not None:
+        row["startup_s"] = time.time() - spawned_at
     try:
         row["flops_per_sample"] = flops.train_flops_per_sample(model, cell.maxlen)
         row["infer_flops_per_sample"] = flops.forward_flops_per_sample(model, cell.maxlen)
@@ -228,7 +235,8 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
 def main(argv: list[str]) -> int:
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text())
-    result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data_path"), job.get("allow_unverified", False))
+    result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data_path"), job.get("allow_unverified", False),
+                      job.get("spawned_at"))
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, default=float))
     os.replace(tmp, result_path)  # the parent sees a whole result or none

@@ -1,7 +1,7 @@
 """Column contracts of ``cells.csv`` and ``epochs.csv`` (design.md, "Run directory").
 
 Order matters and is append-only: parameters, then status, then metrics with units in their names.
-Columns after ``wall_s`` extend the design's list.
+Columns after ``wall_s`` extend the design's list; readers require only the columns up to ``wall_s``.
 """
 
 PARAM_COLUMNS = (
@@ -15,9 +15,11 @@ METRIC_COLUMNS = (
     "gflops_achieved", "efficiency", "val_acc", "test_acc", "test_loss", "wall_s",
     # extensions
     "acc_ceiling", "val_acc_best", "infer_flops_per_sample", "unstable", "threads", "steps_per_repeat", "repeats",
-    "notes",
+    "startup_s", "notes",
 )
 CELL_COLUMNS = PARAM_COLUMNS + STATUS_COLUMNS + METRIC_COLUMNS
+#: What a readable cells.csv must start with; extension columns after it may differ between versions.
+CELL_CORE_COLUMNS = CELL_COLUMNS[: CELL_COLUMNS.index("wall_s") + 1]
 EPOCH_COLUMNS = ("cell_id", "epoch", "loss", "acc", "val_loss", "val_acc", "epoch_s")
 STEP_COLUMNS = ("cell_id", "repeat", "step", "step_s")
 STATUSES = ("ok", "skipped", "failed")

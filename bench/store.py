@@ -25,7 +25,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from bench.errors import BadInput
-from bench.schema import CELL_COLUMNS, EPOCH_COLUMNS, STATUSES, STEP_COLUMNS
+from bench.schema import CELL_COLUMNS, CELL_CORE_COLUMNS, EPOCH_COLUMNS, STATUSES, STEP_COLUMNS
 
 CELLS, EPOCHS, STEPS, RUN_JSON, LOCK = "cells.csv", "epochs.csv", "steps.csv", "run.json", ".rnnbench.lock"
 
@@ -85,7 +85,8 @@ def read_table(path: Path, columns: Sequence[str], repair_tail: bool = False) ->
     if not lines:
         raise BadInput(f"{path}: empty file, expected a header row")
     header = lines[0]
-    if tuple(header[: len(columns)]) != tuple(columns):
+    required = CELL_CORE_COLUMNS if tuple(columns) == CELL_COLUMNS else tuple(columns)
+    if tuple(header[: len(required)]) != required:
         raise BadInput(f"{path}: damaged or not an rnnbench file (header does not start with {', '.join(columns[:3])}, ...)")
     rows = []
     for number, fields in enumerate(lines[1:], start=2):

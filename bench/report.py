@@ -1,0 +1,357 @@
+"""``rnnbench report RUN_DIR``: tables and charts rebuilt from a run directory's stored files only.
+
+Writes ``RUN_DIR/report/`` (or ``--out``): ``REPORT.md`` (GitHub-flavoured tabulate tables), one PNG per
+chart, and a self-contained ``index.html`` with the same tables and the charts embedded. A table or chart
+with no data in this run (no GPU facet on a CPU run, no curves in a speed-only run) is left out with a
+one-line note, never drawn empty.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+from bench.errors import BadInput
+from bench.schema import CELL_COLUMNS, EPOCH_COLUMNS
+from bench.store import atomic_write_text, read_table
+from models import list_models
+
+SHAPE = ["backend", "device", "maxlen", "batch_size", "seed"]
+
+
+@dataclass
+class Section:
+    title: str
+    markdown: str = ""
+    image: str | None = None  # PNG file name inside the report directory
+    note: str | None = None  # why the section is empty
+
+
+@dataclass
+class Report:
+    title: str
+    sections: list[Section] = field(default_factory=list)
+
+
+def load(run_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """run.json, cells and epochs as frames; BadInput when the directory is not a readable run."""
+    if not (run_dir / "cells.csv").is_file():
+        raise BadInput(f"{str(run_dir)!r} is not a run directory (no cells.csv)")
+    read_table(run_dir / "cells.csv", CELL_COLUMNS)  # validates, with a clear message on damage
+    cells = pd.read_csv(run_dir / "cells.csv")
+    epochs = pd.DataFrame(columns=EPOCH_COLUMNS)
+    if (run_dir / "epochs.csv").is_file():
+        read_table(run_dir / "epochs.csv", EPOCH_COLUMNS)
+        epochs = pd.read_csv(run_dir / "epochs.csv")
+    meta = {}
+    if (run_dir / "run.json").is_file():
+        try:
+            meta = json.loads((run_dir / "run.json").read_text())
+        except ValueError as exc:
+            raise BadInput(f"{run_dir / 'run.json'}: damaged run.json ({exc})") from None
+    return meta, cells, epochs
+
+
+def palette(models) -> dict[str, tuple]:
+    """One colour per registry model, the same in every chart and every report."""
+    import seaborn as sns
+
+    names = list_models()
+    colours = sns.color_palette("tab10", n_colors=max(10, len(names)))
+    known = {n: colours[i % len(colours)] for i, n in enumerate(names)}
+    extra = [m for m in models if m not in known]
+    return {**known, **{m: colours[(len(names) + i) % len(colours)] for i, m in enumerate(extra)}}
+
+
+def _cell_text(v) -> str:
+    """Sensible rounding: counts and throughputs as integers with separators, ratios to 3 digits."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower()
+    if isinstance(v, (int, np.integer)):
+        return f"{int(v):,}" if abs(v) >= 10_000 else str(int(v))
+    if isinstance(v, (float, np.floating)):
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}" if abs(v) >= 10 else f"{v:.3f}"
+    return str(v)
+
+
+def _md(frame: pd.DataFrame) -> str:
+    text = frame.astype(object).map(_cell_text)
+    return tabulate(text, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
+
+
+def _environment(meta: dict, cells: pd.DataFrame) -> str:
+    env = meta.get("environment", {})
+    pk = env.get("packages", {})
+    cpu = env.get("cpu", {})
+    gpus = ", ".join(f"{g['name']} (driver {g['driver']})" for g in env.get("gpus", [])) or "none"
+    calib = "; ".join(f"{c['backend']}/{c['device']}: {c['matmul_gflops']:.0f} GFLOP/s" for c in meta.get("calibration") or []) or "not measured"
+    counts = cells.status.value_counts()
+    lines = [
+        f"- cells: {len(cells)} ({counts.get('ok', 0)} ok, {counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed); "
+        f"preset: {meta.get('preset') or 'custom'}; data set: {', '.join(sorted(cells.dataset.dropna().unique()))}",
+        f"- software: Python {env.get('python', '?')}, TensorFlow {pk.get('tensorflow', '-')}, Keras {pk.get('keras', '-')}, "
+        f"JAX {pk.get('jax', '-')}, PyTorch {pk.get('torch', '-')}",
+        f"- machine: {cpu.get('model', '?')} ({cpu.get('usable_cores', '?')} usable cores; {', '.join(cpu.get('flags', []))}); "
+        f"GPUs: {gpus}; cuDNN: {env.get('cudnn', '?')}; host {env.get('host', '?')}",
+        f"- calibration matmul: {calib}; started {meta.get('first_started_at', env.get('started_at', '?'))}; "
+        f"commit {env.get('git_commit') or '?'}",
+    ]
+    return "\n".join(lines)
+
+
+def leaderboard(ok: pd.DataFrame) -> pd.DataFrame:
+    has_acc = ok.test_acc.notna()
+    groups = []
+    for (model, kernel, backend, device), g in ok.groupby(["model", "kernel", "backend", "device"], sort=False):
+        acc = g[has_acc.loc[g.index]]
+        best = acc.loc[acc.test_acc.idxmax()] if len(acc) else None
+        groups.append({
+            "model": model, "kernel": kernel, "backend": backend, "device": device,
+            "best test acc": None if best is None else best.test_acc,
+            "ceiling": None if best is None else best.acc_ceiling,
+            "at maxlen": None if best is None else int(best.maxlen),
+            "train samples/s (median)": g.train_samples_per_s.median(),
+            "infer samples/s (median)": g.infer_samples_per_s.median(),
+            "params": int(g.params.iloc[0]),
+            "efficiency % (median)": 100 * g.efficiency.median(),
+        })
+    frame = pd.DataFrame(groups)
+    return frame.sort_values(["best test acc", "train samples/s (median)"], ascending=False, na_position="last")
+
+
+def _pivot(ok: pd.DataFrame, value: str, column: str, agg: str) -> str:
+    parts = []
+    for (device, kernel, jit), g in ok.groupby(["device", "kernel", "jit_compile"], sort=True):
+        if g[value].notna().sum() == 0:
+            continue
+        table = g.pivot_table(index="model", columns=column, values=value, aggfunc=agg).reset_index()
+        table.columns = [str(c) for c in table.columns]
+        parts.append(f"*{device}, {kernel} kernel, XLA {'on' if jit else 'off'}* ({agg} over seeds)\n\n{_md(table)}")
+    return "\n\n".join(parts)
+
+
+def speedups(ok: pd.DataFrame, factor: str, numerator, denominator) -> pd.DataFrame:
+    """Ratio of train samples/s between cells that differ only in ``factor``."""
+    keys = [c for c in ["model", "arch", "kernel", "jit_compile", *SHAPE] if c != factor]
+    a = ok[ok[factor] == numerator].set_index(keys).train_samples_per_s
+    b = ok[ok[factor] == denominator].set_index(keys).train_samples_per_s
+    ratio = (a / b).dropna().rename("speedup").reset_index()
+    if ratio.empty:
+        return ratio
+    return ratio.groupby(["model", "arch", "device", "maxlen", "batch_size"], as_index=False).speedup.median()
+
+
+# --- charts ---------------------------------------------------------------------------------------
+
+def _save(fig, path: Path) -> str:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path.name
+
+
+def _plain_log_ticks(axes, xticks) -> None:
+    """Log axes labelled with plain numbers (64, 256; 1,500) instead of 6x10^1."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    for ax in axes:
+        ax.set_xticks(xticks)
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
+        ax.tick_params(axis="y", which="minor", labelsize=7)
+
+
+def chart_throughput_vs_batch(ok, colours, out: Path) -> str | None:
+    import seaborn as sns
+
+    data = ok.dropna(subset=["train_samples_per_s"])
+    if data.batch_size.nunique() < 2:
+        return None
+    data = data.assign(facet=data.device + ", " + data.kernel + ", XLA " + data.jit_compile.map({True: "on", False: "off"}))
+    grid = sns.relplot(data=data, x="batch_size", y="train_samples_per_s", hue="model", col="facet", kind="line",
+                       marker="o", palette=colours, errorbar=("pi", 100), col_wrap=min(4, data.facet.nunique()),
+                       height=3.2, aspect=1.2, facet_kws={"sharey": False})
+    grid.set(xscale="log", yscale="log")
+    _plain_log_ticks(grid.axes.flat, sorted(data.batch_size.unique()))
+    grid.set_axis_labels("batch size (samples)", "training throughput (samples/s)")
+    grid.set_titles("{col_name}")
+    grid.figure.suptitle("Training throughput vs batch size (band: range over seeds and maxlen)", y=1.03)
+    return _save(grid.figure, out / "throughput_vs_batch.png")
+
+
+def chart_accuracy_vs_maxlen(ok, colours, out: Path) -> str | None:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = ok.dropna(subset=["test_acc"])
+    if data.maxlen.nunique() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    sns.lineplot(data=data, x="maxlen", y="test_acc", hue="model", marker="o", palette=colours, errorbar=("pi", 100), ax=ax)
+    ceiling = data.dropna(subset=["acc_ceiling"]).groupby("maxlen").acc_ceiling.max()
+    if len(ceiling):
+        ax.plot(ceiling.index, ceiling.values, "k--", label="ceiling (Bayes-optimal reader)")
+    ax.set(xlabel="maxlen (tokens kept)", ylabel="test accuracy", title="Accuracy vs sequence length")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return _save(fig, out / "accuracy_vs_maxlen.png")
+
+
+def chart_training_curves(ok, epochs, colours, out: Path) -> str | None:
+    import seaborn as sns
+
+    e = epochs.merge(ok[["cell_id", "model", "maxlen", "batch_size"]], on="cell_id")
+    if e.empty or e.epoch.nunique() < 2:
+        return None
+    long = pd.concat([
+        e.assign(metric="accuracy", split="training", value=e.acc), e.assign(metric="accuracy", split="validation", value=e.val_acc),
+        e.assign(metric="loss", split="training", value=e.loss), e.assign(metric="loss", split="validation", value=e.val_loss),
+    ]).dropna(subset=["value"])
+    grid = sns.relplot(data=long, x="epoch", y="value", hue="model", style="split", col="metric", kind="line", palette=colours,
+                       errorbar=("pi", 100), height=3.6, aspect=1.25, facet_kws={"sharey": False})
+    grid.set_titles("{col_name}")
+    grid.set_axis_labels("epoch", "")
+    grid.figure.suptitle("Training curves (solid: training, dashed: validation; band: range over cells)", y=1.04)
+    return _save(grid.figure, out / "training_curves.png")
+
+
+def chart_speedups(frames: dict[str, pd.DataFrame], out: Path) -> str | None:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = pd.concat([f.assign(comparison=name) for name, f in frames.items() if not f.empty], ignore_index=True) if any(
+        not f.empty for f in frames.values()) else pd.DataFrame()
+    if data.empty:
+        return None
+    data = data.assign(shape="L" + data.maxlen.astype(str) + " B" + data.batch_size.astype(str))
+    grid = sns.catplot(data=data, x="model", y="speedup", hue="shape", col="comparison", kind="bar", height=3.6, aspect=1.3,
+                       errorbar=None, palette="crest")
+    for ax in grid.axes.flat:
+        ax.axhline(1.0, color="k", lw=0.8, ls="--")
+        ax.tick_params(axis="x", rotation=20)
+    grid.set_axis_labels("", "speedup (x, train samples/s)")
+    grid.set_titles("{col_name}")
+    grid.figure.suptitle("Speedups (1.0 = no change)", y=1.04)
+    return _save(grid.figure, out / "speedups.png")
+
+
+def chart_accuracy_vs_throughput(ok, colours, out: Path) -> str | None:
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    data = ok.dropna(subset=["test_acc", "train_samples_per_s"])
+    if data.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    sns.scatterplot(data=data, x="train_samples_per_s", y="test_acc", hue="model", size="params", sizes=(40, 240),
+                    palette=colours, alpha=0.8, ax=ax)
+    ax.set(xscale="log", xlabel="training throughput (samples/s, log scale)", ylabel="test accuracy",
+           title="Which model is worth its cost (point size: parameters)")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.tick_params(axis="x", which="minor", labelsize=7)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return _save(fig, out / "accuracy_vs_throughput.png")
+
+
+# --- assembly -------------------------------------------------------------------------------------
+
+def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Write the report for ``run_dir`` and return its directory."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run_dir = Path(run_dir)
+    meta, cells, epochs = load(run_dir)
+    out = Path(out_dir) if out_dir else run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    ok = cells[cells.status == "ok"].copy()
+    colours = palette(cells.model.unique())
+    report = Report(f"rnnbench report: {run_dir.name}")
+
+    report.sections.append(Section("Run", _environment(meta, cells)))
+    if ok.empty:
+        report.sections.append(Section("Leaderboard", note="no cell finished ok in this run"))
+    else:
+        report.sections.append(Section("Leaderboard", _md(leaderboard(ok))))
+        acc = _pivot(ok, "test_acc", "maxlen", "mean")
+        report.sections.append(Section("Test accuracy by model and maxlen", acc) if acc else
+                               Section("Test accuracy by model and maxlen", note="speed-only run (epochs = 0): no accuracy"))
+        report.sections.append(Section("Training throughput (samples/s) by model and batch size",
+                                        _pivot(ok, "train_samples_per_s", "batch_size", "median")))
+        frames = {"cuDNN / generic": speedups(ok, "kernel", "cudnn", "generic"),
+                  "XLA / no XLA": speedups(ok, "jit_compile", True, False)}
+        for name, frame in frames.items():
+            title = f"Speedup {name}"
+            if frame.empty:
+                why = "no cuDNN cell ran (they need a GPU)" if "cuDNN" in name else "the run has no XLA on/off pair"
+                report.sections.append(Section(title, note=why))
+            else:
+                report.sections.append(Section(title, _md(frame)))
+        charts = [
+            ("Throughput vs batch size", chart_throughput_vs_batch(ok, colours, out), "fewer than two batch sizes"),
+            ("Accuracy vs maxlen", chart_accuracy_vs_maxlen(ok, colours, out), "fewer than two maxlens with accuracy"),
+            ("Training curves", chart_training_curves(ok, epochs, colours, out), "no cell trained for two or more epochs"),
+            ("Speedups", chart_speedups(frames, out), "no speedup pair in this run"),
+            ("Accuracy vs throughput", chart_accuracy_vs_throughput(ok, colours, out), "no cell with both accuracy and speed"),
+        ]
+        for title, image, why in charts:
+            report.sections.append(Section(f"Chart: {title}", image=image) if image else Section(f"Chart: {title}", note=why))
+    bad = cells[cells.status != "ok"]
+    if len(bad):
+        table = bad[["status", "model", "kernel", "backend", "device", "jit_compile", "maxlen", "batch_size", "seed", "error"]]
+        report.sections.append(Section("Skipped and failed cells", _md(table.assign(error=table.error.str.slice(0, 140)))))
+    else:
+        report.sections.append(Section("Skipped and failed cells", note="none"))
+
+    atomic_write_text(out / "REPORT.md", to_markdown(report))
+    atomic_write_text(out / "index.html", to_html(report, out))
+    return out
+
+
+def to_markdown(report: Report) -> str:
+    parts = [f"# {report.title}\n"]
+    for s in report.sections:
+        parts.append(f"## {s.title}\n")
+        if s.note:
+            parts.append(f"_Left out: {s.note}._\n")
+        if s.markdown:
+            parts.append(s.markdown + "\n")
+        if s.image:
+            parts.append(f"![{s.title}]({s.image})\n")
+    return "\n".join(parts)
+
+
+def to_html(report: Report, out: Path) -> str:
+    import markdown_it
+
+    md = markdown_it.MarkdownIt("commonmark").enable("table")
+    body = []
+    for s in report.sections:
+        body.append(f"<h2>{html.escape(s.title)}</h2>")
+        if s.note:
+            body.append(f"<p><em>Left out: {html.escape(s.note)}.</em></p>")
+        if s.markdown:
+            body.append(md.render(s.markdown))
+        if s.image:
+            data = base64.b64encode((out / s.image).read_bytes()).decode()
+            body.append(f'<img alt="{html.escape(s.title)}" src="data:image/png;base64,{data}">')
+    style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
+             "table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+             "th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%;margin:1em 0}")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(report.title)}</title>"
+            f"<style>{style}</style></head><body><h1>{html.escape(report.title)}</h1>{''.join(body)}</body></html>\n")

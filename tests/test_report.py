@@ -1,0 +1,125 @@
+"""Reports are rebuilt from stored run directories: tables' contents, charts present or left out."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from bench import report
+from bench.errors import BadInput
+from bench.store import RunStore
+
+MODELS = {"lstm": 328_353, "gru": 326_369, "simple_rnn": 322_113}
+
+
+def _row(model, kernel="generic", maxlen=100, batch=64, seed=0, jit=False, status="ok", sps=1000.0, acc=0.8, error=""):
+    cid = f"{model}-{kernel}-{maxlen}-{batch}-{seed}-{jit}"
+    return {"cell_id": cid, "model": model, "arch": model.upper(), "kernel": kernel, "backend": "tensorflow", "device": "cpu",
+            "jit_compile": jit, "maxlen": maxlen, "batch_size": batch, "epochs": 3, "seed": seed, "dataset": "synthetic",
+            "status": status, "error": error, "params": MODELS[model] if status == "ok" else None,
+            "train_samples_per_s": sps if status == "ok" else None, "infer_samples_per_s": 5 * sps if status == "ok" else None,
+            "test_acc": acc if status == "ok" else None, "acc_ceiling": 0.9 if maxlen == 100 else 0.94,
+            "efficiency": 0.05 if status == "ok" else None}
+
+
+def _epochs(cid, n=3):
+    return [{"epoch": e, "loss": 0.7 - 0.1 * e, "acc": 0.5 + 0.1 * e, "val_loss": 0.7 - 0.05 * e, "val_acc": 0.5 + 0.08 * e,
+             "epoch_s": 1.0} for e in range(1, n + 1)]
+
+
+@pytest.fixture
+def grid_run(tmp_path):
+    """A small grid: 3 models x 2 maxlen x 2 batch x XLA off/on x 2 seeds, plus skipped and failed cells."""
+    run = tmp_path / "grid"
+    with RunStore(run) as store:
+        for m_i, model in enumerate(MODELS):
+            for maxlen in (100, 200):
+                for batch in (64, 256):
+                    for jit in (False, True):
+                        for seed in (0, 1):
+                            row = _row(model, maxlen=maxlen, batch=batch, seed=seed, jit=jit,
+                                       sps=1000 * (m_i + 1) * (batch / 64) ** 0.5 * (1.8 if jit else 1.0),
+                                       acc=0.6 + 0.1 * m_i + (0.05 if maxlen == 200 else 0) + 0.01 * seed)
+                            store.record(row, epochs=_epochs(row["cell_id"]))
+            if model != "simple_rnn":
+                store.record(_row(model, kernel="cudnn", status="skipped", error="the cuDNN kernel runs only on a GPU"))
+        store.record(_row("gru", maxlen=999, status="failed", error="killed by SIGSEGV; log x.log"))
+        store.write_run_json({"preset": "test", "environment": {"python": "3.11", "packages": {"tensorflow": "2.21"},
+                                                                "cpu": {"model": "EPYC", "usable_cores": 2, "flags": ["avx2"]}},
+                              "calibration": [{"backend": "tensorflow", "device": "cpu", "matmul_gflops": 200.0}]})
+    return run
+
+
+def test_grid_report_tables_and_every_chart(grid_run):
+    out = report.build(grid_run)
+    text = (out / "REPORT.md").read_text()
+    for chart in ("throughput_vs_batch.png", "accuracy_vs_maxlen.png", "training_curves.png", "speedups.png",
+                  "accuracy_vs_throughput.png"):
+        assert (out / chart).stat().st_size > 10_000, chart
+        assert f"]({chart})" in text
+    assert "calibration matmul: tensorflow/cpu: 200 GFLOP/s" in text
+    # leaderboard: best accuracy per model (simple_rnn at maxlen 200, seed 1: 0.6 + 0.2 + 0.05 + 0.01)
+    board = text.split("## Leaderboard")[1].split("##")[0]
+    assert board.index("| simple_rnn") < board.index("| gru") < board.index("| lstm")
+    assert "| 0.860 " in board and "322,113" in board
+    # pivots and speedups: XLA cells are 1.8x faster by construction
+    assert "## Test accuracy by model and maxlen" in text and "| 100 " in text
+    xla = text.split("## Speedup XLA / no XLA")[1].split("##")[0]
+    assert xla.count("| 1.80") == 12
+    assert "_Left out: no cuDNN cell ran (they need a GPU)._" in text
+    failed = text.split("## Skipped and failed cells")[1]
+    assert "killed by SIGSEGV" in failed and failed.count("| skipped") == 2
+    html = (out / "index.html").read_text()
+    assert html.count("<img") == 5 and "data:image/png;base64," in html and "<table>" in html
+
+
+def test_single_cell_run_leaves_charts_out_with_notes(tmp_path):
+    run = tmp_path / "one"
+    with RunStore(run) as store:
+        row = _row("lstm")
+        store.record({**row, "test_acc": None, "epochs": 0})  # speed only
+    out = report.build(run)
+    text = (out / "REPORT.md").read_text()
+    assert "_Left out: fewer than two batch sizes._" in text
+    assert "_Left out: speed-only run (epochs = 0): no accuracy._" in text
+    assert "_Left out: no cell trained for two or more epochs._" in text
+    assert not list(out.glob("*.png"))
+
+
+def test_run_with_only_failures(tmp_path):
+    run = tmp_path / "bad"
+    with RunStore(run) as store:
+        store.record(_row("gru", status="failed", error="timed out after 10 s"))
+    text = (report.build(run) / "REPORT.md").read_text()
+    assert "no cell finished ok" in text and "timed out after 10 s" in text
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(BadInput, match="not a run directory"):
+        report.build(tmp_path)
+
+
+def test_colours_are_consistent_across_runs():
+    a, b = report.palette(["gru", "lstm"]), report.palette(["lstm"])
+    assert a["lstm"] == b["lstm"] and a["gru"] != a["lstm"]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
+def test_index_html_renders_every_image_in_headless_chromium(grid_run, tmp_path):
+    out = report.build(grid_run)
+    # A copy of the page with a probe that records, after load, whether every image decoded.
+    probe = ("<script>window.addEventListener('load',()=>{const imgs=[...document.images];"
+             "const ok=imgs.filter(i=>i.complete&&i.naturalWidth>0).length;"
+             "document.body.setAttribute('data-images',ok+'/'+imgs.length);});</script></body>")
+    page = tmp_path / "probe.html"
+    page.write_text((out / "index.html").read_text().replace("</body>", probe))
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    ).stdout
+    assert 'data-images="5/5"' in dom, dom[-500:]
