@@ -180,15 +180,17 @@ def chart_throughput_vs_batch(ok, colours, out: Path) -> str | None:
     data = ok.dropna(subset=["train_samples_per_s"])
     if data.batch_size.nunique() < 2:
         return None
-    data = data.assign(facet=data.device + ", " + data.kernel + ", XLA " + data.jit_compile.map({True: "on", False: "off"}))
-    grid = sns.relplot(data=data, x="batch_size", y="train_samples_per_s", hue="model", col="facet", kind="line",
-                       marker="o", palette=colours, errorbar=("pi", 100), col_wrap=min(4, data.facet.nunique()),
-                       height=3.2, aspect=1.2, facet_kws={"sharey": False})
+    data = data.assign(facet=data.device + ", " + data.kernel + ", XLA " + data.jit_compile.map({True: "on", False: "off"}),
+                       length="maxlen " + data.maxlen.astype(str))
+    rows = "length" if data.maxlen.nunique() > 1 else None
+    grid = sns.relplot(data=data, x="batch_size", y="train_samples_per_s", hue="model", col="facet", row=rows, kind="line",
+                       marker="o", palette=colours, errorbar=("pi", 100), col_wrap=None if rows else min(4, data.facet.nunique()),
+                       height=3.0, aspect=1.25, facet_kws={"sharey": False})
     grid.set(xscale="log", yscale="log")
     _plain_log_ticks(grid.axes.flat, sorted(data.batch_size.unique()))
     grid.set_axis_labels("batch size (samples)", "training throughput (samples/s)")
-    grid.set_titles("{col_name}")
-    grid.figure.suptitle("Training throughput vs batch size (band: range over seeds and maxlen)", y=1.03)
+    grid.set_titles("{col_name}, {row_name}" if rows else "{col_name}")
+    grid.figure.suptitle("Training throughput vs batch size (band: range over seeds)", y=1.02)
     return _save(grid.figure, out / "throughput_vs_batch.png")
 
 
@@ -228,7 +230,6 @@ def chart_training_curves(ok, epochs, colours, out: Path) -> str | None:
 
 
 def chart_speedups(frames: dict[str, pd.DataFrame], out: Path) -> str | None:
-    import matplotlib.pyplot as plt
     import seaborn as sns
 
     data = pd.concat([f.assign(comparison=name) for name, f in frames.items() if not f.empty], ignore_index=True) if any(
@@ -251,9 +252,10 @@ def chart_accuracy_vs_throughput(ok, colours, out: Path) -> str | None:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    data = ok.dropna(subset=["test_acc", "train_samples_per_s"])
+    data = ok.dropna(subset=["test_acc", "train_samples_per_s", "params"])
     if data.empty:
         return None
+    data = data.assign(params=data.params.astype(int))
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     sns.scatterplot(data=data, x="train_samples_per_s", y="test_acc", hue="model", size="params", sizes=(40, 240),
                     palette=colours, alpha=0.8, ax=ax)

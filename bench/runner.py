@@ -21,14 +21,17 @@ import numpy as np
 from bench.spec import Cell
 
 
-def _pin_threads(backend: str, threads: int) -> None:
-    # Unpinned TensorFlow on 2 cores gives epoch times that swing 2x; fix the pools before any op.
+def _pin_threads(backend: str, threads: int, deterministic: bool = False) -> None:
+    """Fix the framework's thread pools before any op runs (unpinned TensorFlow on 2 cores gives
+    epoch times that swing 2x). ``deterministic`` turns on TensorFlow's op determinism, which Keras
+    answers by silently disabling XLA: so it is only asked for cells without XLA."""
     if backend == "tensorflow":
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        tf.config.experimental.enable_op_determinism()
+        if deterministic:
+            tf.config.experimental.enable_op_determinism()
     elif backend == "torch":
         import torch
 
@@ -84,6 +87,10 @@ def _compiled(cell: Cell):
     model = create_model(cell.model, kernel=cell.kernel, maxlen=cell.maxlen)
     # The tutorial's compile settings; jit_compile explicit, never Keras' "auto".
     model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["acc"], jit_compile=cell.jit_compile)
+    if bool(model.jit_compile) != cell.jit_compile:
+        # Keras falls back without XLA (with only a warning) for some layers and settings; a cell must
+        # never be recorded under a setting it did not run with.
+        raise RuntimeError(f"Keras resolved jit_compile={model.jit_compile!r} for a cell that asked for {cell.jit_compile}")
     return model
 
 
@@ -148,7 +155,8 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     framework import, data loading and the first model build, everything before measuring starts.
     """
     _inject_fault(cell)
-    _pin_threads(cell.backend, threads)
+    deterministic = not cell.jit_compile
+    _pin_threads(cell.backend, threads, deterministic)
     _check_device(cell.backend, cell.device)
     import keras
 
@@ -159,6 +167,8 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     x_train, y_train = data.x_train[: cell.train_samples], data.y_train[: cell.train_samples]
     x_test, y_test = data.x_test[: cell.test_samples], data.y_test[: cell.test_samples]
     notes = []
+    if cell.backend == "tensorflow" and not deterministic:
+        notes.append("XLA cell: TensorFlow op determinism off (Keras disables XLA under it)")
     row: dict[str, Any] = {"threads": threads}
 
     # Speed first, on its own model instance, so that timing never changes what is trained below.

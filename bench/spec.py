@@ -87,6 +87,9 @@ class SweepSpec:
     timeout_s: float = 3600.0
     #: a cell whose resident memory exceeds this is killed and recorded as failed (None: 80% of RAM)
     memory_limit_mb: float | None = None
+    #: framework threads per cell (None: every usable core). Fewer threads than cores leave room for
+    #: the machine's own background work, which steadies timings on a small machine.
+    threads: int | None = None
 
     AXES = ("models", "kernels", "maxlen", "batch_size", "devices", "jit_compile", "backends", "seeds")
 
@@ -134,6 +137,9 @@ class SweepSpec:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 10):
                 raise BadInput(f"{name} must be an integer >= 10 (or absent for the whole split), got {v!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
+                                         or not 1 <= self.threads <= 1024):
+            raise BadInput(f"threads must be an integer between 1 and 1024 (or absent for every core), got {self.threads!r}")
         for name in ("speed_target_s", "timeout_s", "memory_limit_mb"):
             v = getattr(self, name)
             if v is None and name == "memory_limit_mb":

@@ -50,7 +50,6 @@ def run_sweep(
     data_path: str | None = None,
     allow_unverified: bool = False,
     skip: Callable[[Cell], str | None] = skip_reason,
-    threads: int | None = None,
 ) -> SweepResult:
     """Run ``spec`` into ``out_dir`` and return what was done. Raises BadInput for unusable input."""
     cells = spec.expand()
@@ -77,7 +76,7 @@ def run_sweep(
             "calibration": (previous or {}).get("calibration", []),
         }
         store.write_run_json(meta)
-        executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=threads, data_path=data_path,
+        executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.threads, data_path=data_path,
                                              allow_unverified=allow_unverified,
                                              memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb())
         runnable = []
@@ -98,4 +97,5 @@ def run_sweep(
                     meta["calibration"] = measured
                     store.write_run_json(meta)
                 progress.advance(cell, outcome.status, outcome.row.get("error"))
+        shutil.rmtree(Path(out_dir) / ".work", ignore_errors=True)  # job files of this sweep's cells
     return SweepResult(Path(out_dir), cells, len(todo), len(cells) - len(todo), time.perf_counter() - start)

@@ -25,3 +25,34 @@ def test_same_cell_same_accuracy(tmp_path):
     run_sweep(spec.replace(seeds=(1,)), tmp_path / "c", quiet=True)
     c = pd.read_csv(tmp_path / "c" / "cells.csv").iloc[0]
     assert c.test_loss != a.test_loss
+
+
+@pytest.mark.slow
+def test_xla_cell_runs_with_xla(tmp_path):
+    """Keras drops jit_compile=True under TensorFlow op determinism; the runner must not let that pass."""
+    spec = SweepSpec(models=("gru",), maxlen=(16,), batch_size=(32,), jit_compile=(True,), epochs=0, train_samples=128,
+                     test_samples=64, speed_target_s=0.2)
+    run_sweep(spec, tmp_path, quiet=True)
+    row = pd.read_csv(tmp_path / "cells.csv").iloc[0]
+    assert row.status == "ok", row.error
+    assert "op determinism off" in row.notes
+
+
+def test_runner_refuses_a_silently_changed_jit_setting():
+    import keras
+
+    from bench.runner import _compiled
+
+    cell = SweepSpec(models=("gru",), maxlen=(8,), jit_compile=(True,), epochs=0).expand()[0]
+    original = keras.Model.compile
+
+    def compile_then_drop_xla(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self._jit_compile = False  # what Keras does under op determinism
+
+    keras.Model.compile = compile_then_drop_xla
+    try:
+        with pytest.raises(RuntimeError, match="resolved jit_compile=False"):
+            _compiled(cell)
+    finally:
+        keras.Model.compile = original

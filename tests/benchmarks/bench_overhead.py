@@ -16,7 +16,7 @@ import numpy as np
 from bench import measure
 from models import create_model
 
-PAIRS = int(os.environ.get("RNNBENCH_OVERHEAD_PAIRS", 7))
+PAIRS = int(os.environ.get("RNNBENCH_OVERHEAD_PAIRS", 9))
 STEPS = int(os.environ.get("RNNBENCH_OVERHEAD_STEPS", 10))
 MAXLEN, BATCH = 500, 128
 
@@ -36,7 +36,8 @@ def test_harness_overhead(benchmark):
     rng = np.random.default_rng(0)
     x = rng.integers(1, 10_000, size=(BATCH * STEPS, MAXLEN)).astype("int32")
     y = rng.integers(0, 2, size=(BATCH * STEPS,)).astype("float32")
-    _fit_wall(model, x, y, [])  # compile and warm up outside the comparison
+    for _ in range(2):  # compile, and let allocations and caches settle, outside the comparison
+        _fit_wall(model, x, y, [measure._step_timer()])
 
     ratios, harness_walls, bare_walls = [], [], []
     for i in range(PAIRS):
@@ -54,5 +55,6 @@ def test_harness_overhead(benchmark):
         bare_samples_per_s=BATCH * STEPS / float(np.median(bare_walls)),
     )
     print(f"\nharness/bare throughput ratio (median of {PAIRS} pairs): {ratio:.4f}; pairs: {[round(r, 4) for r in ratios]}")
-    benchmark.pedantic(lambda: None, rounds=1)  # the figure of record is extra_info, not this timing
+    # The benchmark's own figure: one instrumented fit of STEPS steps (the ratio of record is in extra_info).
+    benchmark.pedantic(lambda: _fit_wall(model, x, y, [measure._step_timer()]), rounds=3, iterations=1)
     assert ratio >= 0.98, f"the harness slows training by more than 2% ({ratio:.4f})"
