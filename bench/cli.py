@@ -34,9 +34,20 @@ def _samples(text: str):
         raise argparse.ArgumentTypeError(f"expected a number of samples or 'all', got {text!r}") from None
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnnbench")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", help="named sweep: smoke, default, seed, full (default: default)")
+    from bench.presets import PRESETS
+
+    src.add_argument("--preset", help=f"named sweep: {', '.join(PRESETS)} (default: default; see README, Presets)")
     src.add_argument("--sweep", metavar="FILE.toml", help="sweep file (TOML); see README for its keys")
     axes = p.add_argument_group("axis overrides (comma-separated lists)")
     axes.add_argument("--models", help="fnmatch patterns over the registry, e.g. 'lstm*,gru'")
@@ -60,6 +71,7 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rnnbench", description="Benchmark and compare recurrent networks (Keras 3).")
+    parser.add_argument("--version", action="version", version=f"rnnbench {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
 
     p = sub.add_parser("list", help="registry entries with arch, kernels and parameter count")

@@ -23,7 +23,11 @@ def test_help_documents_every_command():
     assert out.returncode == 0
     for command in ("list", "run", "report", "data"):
         assert command in out.stdout
+    assert rnnbench("--version").stdout.startswith("rnnbench ")
     run_help = rnnbench("run", "--help").stdout
+    from bench.presets import PRESETS
+
+    assert all(name in run_help for name in PRESETS)
     for flag in ("--preset", "--sweep", "--models", "--kernels", "--maxlen", "--batch-size", "--devices", "--jit",
                  "--backends", "--seeds", "--epochs", "--dataset", "--out", "--force", "--retry-failed", "--quiet"):
         assert flag in run_help
