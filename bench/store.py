@@ -17,46 +17,22 @@ import csv
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
 
+from bench.atomic import atomic_write
 from bench.errors import BadInput
 from bench.schema import CELL_COLUMNS, CELL_CORE_COLUMNS, EPOCH_COLUMNS, STATUSES, STEP_COLUMNS
 
 CELLS, EPOCHS, STEPS, RUN_JSON, LOCK = "cells.csv", "epochs.csv", "steps.csv", "run.json", ".rnnbench.lock"
 
 
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so that readers see the old or the new file, never a mix."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, _FILE_MODE)  # mkstemp makes 0600 files; results are meant to be shared
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def format_value(value: Any) -> str:

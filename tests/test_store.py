@@ -99,3 +99,20 @@ def test_damaged_run_json(tmp_path):
     (tmp_path / "run.json").write_text("{not json")
     with RunStore(tmp_path) as store, pytest.raises(BadInput, match="damaged run.json"):
         store.read_run_json()
+
+
+def test_result_files_get_the_umask_mode(tmp_path):
+    """mkstemp alone makes 0600 files; results are meant to be read by others."""
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with RunStore(tmp_path) as store:
+            store.record(_row("a"))
+            store.write_run_json({"x": 1})
+    finally:
+        os.umask(old)
+    for name in ("cells.csv", "run.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+    assert not list(tmp_path.glob(".*.tmp"))

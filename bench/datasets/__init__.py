@@ -10,13 +10,13 @@ so the parent process never imports TensorFlow.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from bench.atomic import atomic_write
 from bench.datasets import imdb, synthetic
 from bench.errors import BadInput
 
@@ -81,27 +81,6 @@ def pad_sequences(seqs, maxlen: int) -> np.ndarray:
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_savez(path: Path, **arrays: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _cached(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     """Read ``path`` if it holds a complete cache, else build, store and return the arrays."""
     if path.is_file():
@@ -111,7 +90,7 @@ def _cached(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str,
         except Exception:
             pass  # a damaged cache entry is ours to rebuild; it never holds user data
     arrays = build()
-    _atomic_savez(path, **arrays)
+    atomic_write(path, lambda f: np.savez(f, **arrays))
     return arrays
 
 
