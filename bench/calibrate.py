@@ -20,9 +20,9 @@ REPEATS = 30
 
 def measure(threads: int, size: int = SIZE, repeats: int = REPEATS) -> dict:
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    from bench.runner import _pin_threads
+    from bench.runner import pin_threads
 
-    _pin_threads(backend, threads)
+    pin_threads(backend, threads)
     import keras
 
     rng = np.random.default_rng(0)

@@ -186,7 +186,7 @@ def _compare_cell(cid, label, b, n, base, new, cross_machine, max_slowdown, max_
                 note.append("normalised by calibration")
             else:
                 note.append("no calibration to normalise by: raw ratio across machines")
-        ratio = (n_sps * (1 / scale)) / b_sps if scale != 1.0 else n_sps / b_sps
+        ratio = n_sps / scale / b_sps
         p_slower = p_faster = None
         if cid in base.steps and cid in new.steps and len(base.steps[cid]) >= 3 and len(new.steps[cid]) >= 3:
             new_steps = new.steps[cid] * scale

@@ -28,12 +28,14 @@ REPEATS = 5
 UNSTABLE_CV = 0.10
 
 
-def _sync(logs) -> None:
+def sync_on_loss(logs) -> None:
+    """Wait for the step that produced ``logs`` by pulling its loss to the host (async backends, GPUs)."""
     if logs and "loss" in logs:
         np.asarray(logs["loss"])
 
 
-def _step_timer():
+def step_timer():
+    """A Keras callback recording every step's and every epoch's wall time, synced before each read."""
     import keras
 
     class StepTimer(keras.callbacks.Callback):
@@ -51,7 +53,7 @@ def _step_timer():
             self._t0 = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
-            _sync(logs)
+            sync_on_loss(logs)
             self.step_s.append(time.perf_counter() - self._t0)
 
         def on_epoch_end(self, epoch, logs=None):
@@ -87,7 +89,7 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
     a known slowdown).
     """
     xw, yw = _batches(x, y, batch_size, WARMUP_STEPS)
-    warm = _step_timer()
+    warm = step_timer()
     t0 = time.perf_counter()
     model.fit(xw, yw, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[*callbacks, warm])
     warmup_s = time.perf_counter() - t0
@@ -96,7 +98,7 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
     steps = int(min(MAX_STEPS, max(MIN_STEPS, math.ceil(target_s / REPEATS / max(est_step, 1e-6)))))
 
     xs, ys = _batches(x, y, batch_size, steps)
-    timer = _step_timer()
+    timer = step_timer()
     model.fit(xs, ys, batch_size=batch_size, epochs=REPEATS, shuffle=False, verbose=0, callbacks=[*callbacks, timer])
     per_repeat = np.array([steps * batch_size / s for s in timer.epoch_s])
     median_step = float(np.median(timer.step_s))

@@ -21,7 +21,7 @@ import numpy as np
 from bench.spec import Cell
 
 
-def _pin_threads(backend: str, threads: int, deterministic: bool = False) -> None:
+def pin_threads(backend: str, threads: int, deterministic: bool = False) -> None:
     """Fix the framework's thread pools before any op runs (unpinned TensorFlow on 2 cores gives
     epoch times that swing 2x). ``deterministic`` turns on TensorFlow's op determinism, which Keras
     answers by silently disabling XLA: so it is only asked for cells without XLA."""
@@ -60,8 +60,6 @@ def _check_device(backend: str, device: str) -> None:
     """Fail loudly rather than measure a GPU cell on the CPU."""
     if device == "cpu":
         return
-    import keras
-
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -75,7 +73,7 @@ def _check_device(backend: str, device: str) -> None:
 
         ok = torch.cuda.is_available()
     if not ok:
-        raise RuntimeError(f"{device} requested but {keras.backend.backend()} sees no GPU in the cell process")
+        raise RuntimeError(f"{device} requested but {backend} sees no GPU in the cell process")
 
 
 def _compiled(cell: Cell):
@@ -135,14 +133,14 @@ def _slowdown_callbacks(fraction: float) -> list:
         return []
     import keras
 
+    from bench.measure import sync_on_loss
+
     class PlantedSlowdown(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
             self._t0 = time.perf_counter()
 
         def on_train_batch_end(self, batch, logs=None):
-            from bench.measure import _sync
-
-            _sync(logs)
+            sync_on_loss(logs)
             time.sleep(fraction * (time.perf_counter() - self._t0))
 
     return [PlantedSlowdown()]
@@ -157,7 +155,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     """
     _inject_fault(cell)
     deterministic = not cell.jit_compile
-    _pin_threads(cell.backend, threads, deterministic)
+    pin_threads(cell.backend, threads, deterministic)
     _check_device(cell.backend, cell.device)
     import keras
 

@@ -24,7 +24,7 @@ def cells_table(rows: Iterable[dict[str, str]], fmt: str = "simple") -> str:
                "ceiling", "wall s"]
     body = []
     for r in rows:
-        cv = _num(str(float(r["train_samples_per_s_cv"]) * 100), 1) if r.get("train_samples_per_s_cv") else ""
+        cv = f"{float(r['train_samples_per_s_cv']) * 100:.1f}" if r.get("train_samples_per_s_cv") else ""
         if r.get("unstable") == "True":
             cv += "!"
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error'][:60]}"

@@ -37,14 +37,14 @@ def test_harness_overhead(benchmark):
     x = rng.integers(1, 10_000, size=(BATCH * STEPS, MAXLEN)).astype("int32")
     y = rng.integers(0, 2, size=(BATCH * STEPS,)).astype("float32")
     for _ in range(2):  # compile, and let allocations and caches settle, outside the comparison
-        _fit_wall(model, x, y, [measure._step_timer()])
+        _fit_wall(model, x, y, [measure.step_timer()])
 
     ratios, harness_walls, bare_walls = [], [], []
     for i in range(PAIRS):
         order = ("harness", "bare") if i % 2 == 0 else ("bare", "harness")
         walls = {}
         for which in order:
-            walls[which] = _fit_wall(model, x, y, [measure._step_timer()] if which == "harness" else [])
+            walls[which] = _fit_wall(model, x, y, [measure.step_timer()] if which == "harness" else [])
         ratios.append(walls["bare"] / walls["harness"])
         harness_walls.append(walls["harness"])
         bare_walls.append(walls["bare"])
@@ -56,5 +56,5 @@ def test_harness_overhead(benchmark):
     )
     print(f"\nharness/bare throughput ratio (median of {PAIRS} pairs): {ratio:.4f}; pairs: {[round(r, 4) for r in ratios]}")
     # The benchmark's own figure: one instrumented fit of STEPS steps (the ratio of record is in extra_info).
-    benchmark.pedantic(lambda: _fit_wall(model, x, y, [measure._step_timer()]), rounds=3, iterations=1)
+    benchmark.pedantic(lambda: _fit_wall(model, x, y, [measure.step_timer()]), rounds=3, iterations=1)
     assert ratio >= 0.98, f"the harness slows training by more than 2% ({ratio:.4f})"

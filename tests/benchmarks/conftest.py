@@ -13,9 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def pytest_configure(config):
     from bench.executor import default_threads
-    from bench.runner import _pin_threads
+    from bench.runner import pin_threads
 
-    _pin_threads(os.environ.get("KERAS_BACKEND", "tensorflow"), default_threads())
+    pin_threads(os.environ.get("KERAS_BACKEND", "tensorflow"), default_threads())
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
