@@ -100,7 +100,8 @@ class SweepSpec:
                 value = (value,)
             if not isinstance(value, (list, tuple)) or not value:
                 raise BadInput(f"axis {name!r} must be a non-empty list, got {value!r}")
-            object.__setattr__(self, name, tuple(dict.fromkeys(value)))  # de-duplicated, order kept
+            # de-duplicated, order kept; by equality, since a bad file may hold unhashable values (lists)
+            object.__setattr__(self, name, tuple(v for i, v in enumerate(value) if v not in value[:i]))
         self._check_axes()
         self._check_settings()
 
@@ -131,7 +132,7 @@ class SweepSpec:
     def _check_settings(self) -> None:
         if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 0 <= self.epochs <= 10_000:
             raise BadInput(f"epochs must be an integer >= 0 (0 measures speed only), got {self.epochs!r}")
-        if self.dataset not in DATASETS:
+        if not isinstance(self.dataset, str) or self.dataset not in DATASETS:
             raise BadInput(f"unknown dataset {self.dataset!r}{_closest(str(self.dataset), tuple(DATASETS))}; known datasets: {', '.join(DATASETS)}")
         for name in ("train_samples", "test_samples"):
             v = getattr(self, name)

@@ -67,6 +67,8 @@ def test_overlapping_patterns_do_not_duplicate():
         ({"train_samples": 3}, "train_samples"),
         ({"timeout_s": 0}, "timeout_s"),
         ({"maxlen": ()}, "non-empty"),
+        ({"dataset": []}, "unknown dataset"),  # found by the hypothesis test: a list is unhashable
+        ({"maxlen": ([100], [100])}, "maxlen must be an integer"),
     ],
 )
 def test_bad_values_are_named(changes, message):
