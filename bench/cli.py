@@ -66,6 +66,8 @@ def _add_sweep_options(p: argparse.ArgumentParser) -> None:
     fixed.add_argument("--timeout", type=float, help="seconds before a cell is killed and recorded as failed")
     fixed.add_argument("--speed-target", type=float, help="seconds of timed training steps per cell")
     fixed.add_argument("--threads", type=int, metavar="N", help="framework threads per cell (default: every usable core)")
+    fixed.add_argument("--processes", type=int, metavar="N",
+                       help="independent processes timing each cell's speed, pooled (default 1; regress preset 3)")
     fixed.add_argument("--memory-limit", type=float, metavar="MB", help="kill a cell whose resident memory exceeds MB (default: 80%% of RAM)")
 
 
@@ -127,7 +129,8 @@ def _spec_from_args(args: argparse.Namespace):
             overrides[field] = spec.parse_list(text, kind, flag.replace("_", "-"))
     for flag, field in (("epochs", "epochs"), ("dataset", "dataset"), ("train_samples", "train_samples"),
                         ("test_samples", "test_samples"), ("timeout", "timeout_s"), ("speed_target", "speed_target_s"),
-                        ("memory_limit", "memory_limit_mb"), ("threads", "threads")):
+                        ("memory_limit", "memory_limit_mb"), ("threads", "threads"),
+                        ("processes", "processes")):
         value = getattr(args, flag)
         if value is not None:
             overrides[field] = None if value is _ALL else value

@@ -14,12 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from bench.devices import gpu_index
+from bench.measure import pool_processes
 from bench.spec import Cell
 
 STDERR_TAIL_LINES = 5
@@ -49,7 +50,7 @@ class CellOutcome:
 
 
 class Executor(Protocol):
-    def run(self, cells: Iterable[Cell]) -> Iterator[CellOutcome]: ...
+    def run(self, cells: Iterable[Cell], on_start: Callable[[Cell], None] | None = None) -> Iterator[CellOutcome]: ...
 
 
 def default_threads() -> int:
@@ -120,7 +121,7 @@ class LocalExecutor:
 
     def __init__(self, log_dir: Path, timeout_s: float, threads: int | None = None,
                  data_path: str | None = None, allow_unverified: bool = False,
-                 memory_limit_mb: float | None = None) -> None:
+                 memory_limit_mb: float | None = None, processes: int = 1) -> None:
         self.log_dir = Path(log_dir)
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
@@ -128,10 +129,52 @@ class LocalExecutor:
         self.threads = threads or default_threads()
         self.data_path = data_path
         self.allow_unverified = allow_unverified
+        self.processes = processes
 
-    def run(self, cells: Iterable[Cell]) -> Iterator[CellOutcome]:
+    def run(self, cells: Iterable[Cell], on_start: Callable[[Cell], None] | None = None) -> Iterator[CellOutcome]:
+        """Run ``cells``, yielding each one's outcome when it is complete.
+
+        With one process per cell, cells run and complete one after the other. With several, the
+        processes run in interleaved rounds (asv's ``--interleave-rounds``): every cell's first process
+        (speed and accuracy), then every cell's second (speed only), and so on, so a minute in which the
+        machine runs slow (measured here: one cell's three back-to-back processes all 25-40% slow) costs
+        each cell at most one process instead of all of one cell's. A cell is complete, and yielded, after
+        its last round; a sweep killed before then reruns it.
+        """
+        cells = list(cells)
+        if self.processes == 1:
+            for cell in cells:
+                if on_start:
+                    on_start(cell)
+                yield self.run_one(cell)
+            return
+        pending: dict[str, tuple[Cell, list[dict[str, Any]], float]] = {}
         for cell in cells:
-            yield self.run_one(cell)
+            if on_start:
+                on_start(cell)
+            start = time.perf_counter()
+            payload, reason = self._spawn(cell, self._log_path(cell), {})
+            if payload is None:
+                yield self._failed(cell, reason, time.perf_counter() - start)
+            else:
+                pending[cell.cell_id] = (cell, [payload], time.perf_counter() - start)
+        for k in range(2, self.processes + 1):
+            for cid, (cell, payloads, wall_s) in list(pending.items()):
+                if on_start:
+                    on_start(cell)
+                start = time.perf_counter()
+                extra = {"speed_only": True, "steps": payloads[0]["row"]["steps_per_repeat"]}
+                payload, reason = self._spawn(cell, self._log_path(cell), extra)
+                wall_s += time.perf_counter() - start
+                if payload is None:
+                    del pending[cid]
+                    yield self._failed(cell, f"speed process {k} of {self.processes}: {reason}", wall_s)
+                    continue
+                payloads.append(payload)
+                pending[cid] = (cell, payloads, wall_s)
+                if k == self.processes:
+                    del pending[cid]
+                    yield self._ok(cell, payloads, wall_s)
 
     def calibrate(self, backend: str, device: str) -> dict[str, Any] | None:
         """Matmul GFLOP/s for cells on ``backend``/``device``, measured once per pair; None if it fails."""
@@ -168,10 +211,8 @@ class LocalExecutor:
                 os.killpg(proc.pid, signal.SIGKILL)
                 return proc.wait(), reason
 
-    def run_one(self, cell: Cell) -> CellOutcome:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{cell.cell_id}.log"
-        start = time.perf_counter()
+    def _spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
+        """One child process for ``cell``: its result payload, or None and why it failed."""
         # Job and result files live in the run directory's .work/, which the sweep empties on start,
         # so a killed sweep leaves nothing behind in /tmp.
         work = self.log_dir.parent / ".work"
@@ -181,8 +222,10 @@ class LocalExecutor:
             job.write_text(json.dumps({
                 "cell": cell.to_dict(), "threads": self.threads,
                 "data_path": self.data_path, "allow_unverified": self.allow_unverified, "spawned_at": time.time(),
+                **extra,
             }))
-            with open(log_path, "wb") as log:
+            # The first process of a cell starts its log; further speed processes append to it.
+            with open(log_path, "ab" if extra.get("speed_only") else "wb") as log:
                 # A new session, so a timeout kills the child and anything it started.
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "bench.runner", str(job), str(result)],
@@ -190,15 +233,31 @@ class LocalExecutor:
                     env=child_env(cell, self.threads), start_new_session=True, preexec_fn=_die_with_parent,
                 )
                 code, stop_reason = self._watch(proc)
-            wall_s = time.perf_counter() - start
             if stop_reason is None and code == 0 and result.is_file():
-                payload = json.loads(result.read_text())
-                row = {**payload["row"], "wall_s": wall_s}
-                calibration = self.calibrate(cell.backend, cell.device)
-                if calibration and row.get("gflops_achieved"):
-                    row["efficiency"] = row["gflops_achieved"] / calibration["matmul_gflops"]
-                return CellOutcome(cell, "ok", row, payload["epochs"], payload["steps"])
-        reason = stop_reason or _describe_exit(code)
+                return json.loads(result.read_text()), ""
+        return None, stop_reason or _describe_exit(code)
+
+    def _log_path(self, cell: Cell) -> Path:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / f"{cell.cell_id}.log"
+
+    def _ok(self, cell: Cell, payloads: list[dict[str, Any]], wall_s: float) -> CellOutcome:
+        payload = pool_processes(payloads)
+        row = {**payload["row"], "wall_s": wall_s}
+        calibration = self.calibrate(cell.backend, cell.device)
+        if calibration and row.get("gflops_achieved"):
+            row["efficiency"] = row["gflops_achieved"] / calibration["matmul_gflops"]
+        return CellOutcome(cell, "ok", row, payload["epochs"], payload["steps"])
+
+    def _failed(self, cell: Cell, reason: str, wall_s: float) -> CellOutcome:
+        log_path = self._log_path(cell)
         tail = _tail(log_path)
         error = f"{reason}; log {log_path.name}" + (f": {tail}" if tail else "")
         return CellOutcome(cell, "failed", {"error": error, "wall_s": wall_s, "threads": self.threads})
+
+    def run_one(self, cell: Cell) -> CellOutcome:
+        """One cell in a single process (speed and accuracy)."""
+        start = time.perf_counter()
+        payload, reason = self._spawn(cell, self._log_path(cell), {})
+        wall_s = time.perf_counter() - start
+        return self._ok(cell, [payload], wall_s) if payload is not None else self._failed(cell, reason, wall_s)

@@ -5,7 +5,13 @@ Protocol (design.md, "Measurement protocol"):
 * warm-up steps run first; their excess over the steady-state step time is ``compile_s``
   (tracing, XLA compilation, first-touch allocation);
 * then ``repeats`` timed epochs of ``steps`` steps each through ``model.fit``, the path users run;
-  each repeat gives one samples/s figure (wall time of the epoch), and every step's time is kept raw;
+  each repeat gives one samples/s figure from the sum of its synced step times, and every step's time
+  is kept raw. The epoch boundary (Keras builds a new data iterator per epoch) is left out: it costs
+  ~20 ms, amortised over hundreds of steps in real training but not over a repeat's few dozen, and it
+  spikes to 0.2-0.45 s now and then (measured on the 2-core CI machine), which alone made XLA cells'
+  CV 8-15%;
+* Python's garbage collector is paused inside the timed fit (as ``timeit`` does), so a collection
+  triggered by the harness's own bookkeeping does not land in a step;
 * the step budget adapts to a target time per cell, so fast and slow cells get comparable confidence;
 * every clock read follows a host sync on the step's loss, so asynchronous backends (JAX, GPUs)
   cannot end a timer before their work is done.
@@ -16,8 +22,10 @@ the backend and thread settings are fixed.
 
 from __future__ import annotations
 
+import gc
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,19 +43,15 @@ def sync_on_loss(logs) -> None:
 
 
 def step_timer():
-    """A Keras callback recording every step's and every epoch's wall time, synced before each read."""
+    """A Keras callback recording every training step's wall time, synced on the loss before each read."""
     import keras
 
     class StepTimer(keras.callbacks.Callback):
-        """Records per-step and per-epoch wall times, syncing on the loss before each clock read."""
+        """Records per-step wall times, syncing on the loss before each clock read."""
 
         def __init__(self) -> None:
             super().__init__()
             self.step_s: list[float] = []
-            self.epoch_s: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch_t0 = time.perf_counter()
 
         def on_train_batch_begin(self, batch, logs=None):
             self._t0 = time.perf_counter()
@@ -55,9 +59,6 @@ def step_timer():
         def on_train_batch_end(self, batch, logs=None):
             sync_on_loss(logs)
             self.step_s.append(time.perf_counter() - self._t0)
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.epoch_s.append(time.perf_counter() - self._epoch_t0)
 
     return StepTimer()
 
@@ -70,10 +71,22 @@ class TrainSpeed:
     steps_per_repeat: int
     repeats: int
     step_s: list[float] = field(repr=False)  # raw per-step times of the timed repeats
+    repeat_samples_per_s: list[float] = field(repr=False, default_factory=list)
 
     @property
     def unstable(self) -> bool:
         return self.cv > UNSTABLE_CV
+
+
+@contextmanager
+def _gc_paused():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -82,11 +95,13 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int) -> tuple
     return x[idx], y[idx]
 
 
-def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: float, callbacks=()) -> TrainSpeed:
+def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: float, callbacks=(),
+                steps: int | None = None) -> TrainSpeed:
     """Steady-state training throughput of an already compiled ``model``.
 
     ``callbacks`` run inside the timed region, before the timer's clock reads (tests use this to plant
-    a known slowdown).
+    a known slowdown). ``steps`` fixes the steps per repeat instead of budgeting them from the warm-up
+    (a cell's further speed processes use the first one's, so all its repeats are alike).
     """
     xw, yw = _batches(x, y, batch_size, WARMUP_STEPS)
     warm = step_timer()
@@ -95,12 +110,15 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
     warmup_s = time.perf_counter() - t0
     # Steps after the first are already compiled: they estimate the steady step time for budgeting.
     est_step = float(np.median(warm.step_s[1:])) if len(warm.step_s) > 1 else warmup_s
-    steps = int(min(MAX_STEPS, max(MIN_STEPS, math.ceil(target_s / REPEATS / max(est_step, 1e-6)))))
+    if steps is None:
+        steps = int(min(MAX_STEPS, max(MIN_STEPS, math.ceil(target_s / REPEATS / max(est_step, 1e-6)))))
 
     xs, ys = _batches(x, y, batch_size, steps)
     timer = step_timer()
-    model.fit(xs, ys, batch_size=batch_size, epochs=REPEATS, shuffle=False, verbose=0, callbacks=[*callbacks, timer])
-    per_repeat = np.array([steps * batch_size / s for s in timer.epoch_s])
+    with _gc_paused():
+        model.fit(xs, ys, batch_size=batch_size, epochs=REPEATS, shuffle=False, verbose=0, callbacks=[*callbacks, timer])
+    step_s = np.array(timer.step_s).reshape(REPEATS, steps)
+    per_repeat = steps * batch_size / step_s.sum(axis=1)
     median_step = float(np.median(timer.step_s))
     return TrainSpeed(
         samples_per_s=float(np.median(per_repeat)),
@@ -109,6 +127,7 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
         steps_per_repeat=steps,
         repeats=REPEATS,
         step_s=list(timer.step_s),
+        repeat_samples_per_s=[float(v) for v in per_repeat],
     )
 
 
@@ -134,3 +153,44 @@ def infer_speed(model, x: np.ndarray, batch_size: int, target_s: float) -> Infer
     lat = np.array(latencies)
     p50 = float(np.percentile(lat, 50))
     return InferSpeed(batch_size / p50, p50 * 1e3, float(np.percentile(lat, 95)) * 1e3, len(lat))
+
+
+#: Speed figures taken as the median over a cell's processes (training throughput is pooled instead).
+_PER_PROCESS_MEDIANS = ("infer_samples_per_s", "infer_latency_ms_p50", "infer_latency_ms_p95", "compile_s")
+
+
+def pool_processes(payloads: list[dict]) -> dict:
+    """One cell's result from its speed processes (the first also trained for accuracy).
+
+    Every process's timed repeats are pooled: ``train_samples_per_s`` is their median and its CV spans
+    the drift between processes too, which is what a regression gate must not mistake for a change.
+    Raw steps keep their process apart by numbering repeats on (process 2's first repeat follows
+    process 1's last). Inference figures and ``compile_s`` are medians over processes; ``peak_rss_mb``
+    the largest.
+    """
+    first = payloads[0]
+    row = {**first["row"], "processes": len(payloads)}
+    if len(payloads) == 1:
+        return {**first, "row": row}
+    pooled = [v for p in payloads for v in p["repeat_samples_per_s"]]
+    row.update(
+        train_samples_per_s=float(np.median(pooled)),
+        train_samples_per_s_cv=float(np.std(pooled, ddof=1) / np.mean(pooled)),
+        repeats=len(pooled),
+        peak_rss_mb=max(p["row"]["peak_rss_mb"] for p in payloads),
+    )
+    row["unstable"] = row["train_samples_per_s_cv"] > UNSTABLE_CV
+    for key in _PER_PROCESS_MEDIANS:
+        values = [p["row"][key] for p in payloads if p["row"].get(key) is not None]
+        if values:
+            row[key] = float(np.median(values))
+    if row.get("flops_per_sample"):
+        row["gflops_achieved"] = row["flops_per_sample"] * row["train_samples_per_s"] / 1e9
+    medians = ", ".join(f"{np.median(p['repeat_samples_per_s']):,.0f}" for p in payloads)
+    row["notes"] = "; ".join(filter(None, [row.get("notes"), f"speed pooled over {len(payloads)} processes "
+                                                            f"(their median samples/s: {medians})"]))
+    steps, offset = [], 0
+    for p in payloads:
+        steps.extend({**s, "repeat": s["repeat"] + offset} for s in p["steps"])
+        offset += len(p["repeat_samples_per_s"])
+    return {**first, "row": row, "steps": steps, "repeat_samples_per_s": pooled}

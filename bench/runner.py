@@ -147,11 +147,13 @@ def _slowdown_callbacks(fraction: float) -> list:
 
 
 def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unverified: bool = False,
-             spawned_at: float | None = None) -> dict[str, Any]:
-    """Measure ``cell``; returns ``{"row": {...}, "epochs": [...], "steps": [...]}``.
+             spawned_at: float | None = None, speed_only: bool = False, steps: int | None = None) -> dict[str, Any]:
+    """Measure ``cell``; returns ``{"row": {...}, "epochs": [...], "steps": [...], "repeat_samples_per_s": [...]}``.
 
     ``spawned_at`` (wall clock, from the parent) lets the row record the fixed cost of a cell: spawn,
     framework import, data loading and the first model build, everything before measuring starts.
+    ``speed_only`` (a cell's second and later speed processes) skips training for accuracy; ``steps``
+    fixes the steps per timed repeat.
     """
     _inject_fault(cell)
     deterministic = not cell.jit_compile
@@ -181,7 +183,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     except ValueError as exc:
         notes.append(f"flops_per_sample, gflops_achieved, efficiency: {exc}")
     train = measure.train_speed(model, x_train, y_train, cell.batch_size, cell.speed_target_s,
-                                callbacks=_slowdown_callbacks(_planted(PLANT_SLOWDOWN_ENV, cell)))
+                                callbacks=_slowdown_callbacks(_planted(PLANT_SLOWDOWN_ENV, cell)), steps=steps)
     infer = measure.infer_speed(model, x_test, cell.batch_size, cell.speed_target_s / 2)
     row.update(
         train_samples_per_s=train.samples_per_s, train_samples_per_s_cv=train.cv, compile_s=train.compile_s,
@@ -191,14 +193,14 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     )
     if row.get("flops_per_sample"):
         row["gflops_achieved"] = row["flops_per_sample"] * train.samples_per_s / 1e9
-    steps = [
+    step_rows = [
         {"repeat": i // train.steps_per_repeat, "step": i % train.steps_per_repeat, "step_s": s}
         for i, s in enumerate(train.step_s)
     ]
     del model
 
     epochs: list[dict[str, Any]] = []
-    if cell.epochs > 0:
+    if cell.epochs > 0 and not speed_only:
         model = _compiled(cell)  # same seed: same initial weights as without the speed phase
         t = {"last": time.perf_counter()}
 
@@ -229,7 +231,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
             row["acc_ceiling"] = data.ceiling
         elif data.ceiling is not None:
             notes.append("acc_ceiling: computed for the full test split only")
-    else:
+    elif cell.epochs == 0:
         notes.append("val_acc, test_acc, test_loss: epochs = 0 (speed-only cell)")
 
     if cell.device == "cpu":
@@ -238,14 +240,15 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
         row["gpu_peak_mb"] = _gpu_peak_mb(cell.backend)
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     row["notes"] = "; ".join(notes)
-    return {"row": row, "epochs": epochs, "steps": steps, "data_fingerprint": data.fingerprint}
+    return {"row": row, "epochs": epochs, "steps": step_rows, "data_fingerprint": data.fingerprint,
+            "repeat_samples_per_s": train.repeat_samples_per_s}
 
 
 def main(argv: list[str]) -> int:
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text())
     result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data_path"), job.get("allow_unverified", False),
-                      job.get("spawned_at"))
+                      job.get("spawned_at"), job.get("speed_only", False), job.get("steps"))
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, default=float))
     os.replace(tmp, result_path)  # the parent sees a whole result or none

@@ -90,6 +90,10 @@ class SweepSpec:
     #: framework threads per cell (None: every usable core). Fewer threads than cores leave room for
     #: the machine's own background work, which steadies timings on a small machine.
     threads: int | None = None
+    #: independent processes that time each cell's speed (pyperf's approach): on a shared machine a
+    #: process's speed drifts by more than its own repeats show, so one process cannot stand for the cell.
+    #: The first process also trains for accuracy; the others only time. Not part of the cell's identity.
+    processes: int = 1
 
     AXES = ("models", "kernels", "maxlen", "batch_size", "devices", "jit_compile", "backends", "seeds")
 
@@ -141,6 +145,8 @@ class SweepSpec:
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or not 1 <= self.threads <= 1024):
             raise BadInput(f"threads must be an integer between 1 and 1024 (or absent for every core), got {self.threads!r}")
+        if isinstance(self.processes, bool) or not isinstance(self.processes, int) or not 1 <= self.processes <= 100:
+            raise BadInput(f"processes must be an integer between 1 and 100, got {self.processes!r}")
         for name in ("speed_target_s", "timeout_s", "memory_limit_mb"):
             v = getattr(self, name)
             if v is None and name == "memory_limit_mb":

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import environment
 from bench.datasets import imdb
-from bench.executor import CellOutcome, Executor, LocalExecutor, default_memory_limit_mb
+from bench.executor import Executor, LocalExecutor, default_memory_limit_mb
 from bench.plan import skip_reason
 from bench.progress import Progress
 from bench.spec import Cell, SweepSpec
@@ -76,7 +76,8 @@ def run_sweep(
             "calibration": (previous or {}).get("calibration", []),
         }
         store.write_run_json(meta)
-        executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.threads, data_path=data_path,
+        executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.threads,
+                                             processes=spec.processes, data_path=data_path,
                                              allow_unverified=allow_unverified,
                                              memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb())
         runnable = []
@@ -88,9 +89,8 @@ def run_sweep(
                     progress.advance(cell, "skipped", reason)
                 else:
                     runnable.append(cell)
-            for cell in runnable:
-                progress.start(cell)
-                outcome: CellOutcome = next(iter(executor.run([cell])))
+            for outcome in executor.run(runnable, on_start=progress.start):
+                cell = outcome.cell
                 store.record(_row(cell, outcome.status, outcome.row), outcome.epochs, outcome.steps)
                 measured = [c for c in getattr(executor, "calibrations", {}).values() if c]
                 if measured and measured != meta["calibration"]:

@@ -239,15 +239,18 @@ def test_overrides_reach_the_spec_and_all_lifts_a_subset():
     from bench.cli import _spec_from_args, build_parser
 
     args = build_parser().parse_args(["run", "--models", "lstm", "--maxlen", "100,500", "--jit", "true",
-                                      "--train-samples", "all", "--test-samples", "300", "--threads", "1"])
+                                      "--train-samples", "all", "--test-samples", "300", "--threads", "1",
+                                      "--processes", "3"])
     spec = _spec_from_args(args)
     assert spec.models == ("lstm",) and spec.maxlen == (100, 500) and spec.jit_compile == (True,)
     assert spec.train_samples is None and spec.test_samples == 300 and spec.threads == 1
+    assert spec.processes == 3
     assert spec.batch_size == (64, 256)  # the rest comes from the default preset
 
 
 @pytest.mark.parametrize("args, message", [
     (["--threads", "0"], "threads must be an integer between 1 and 1024"),
+    (["--processes", "0"], "processes must be an integer between 1 and 100"),
     (["--train-samples", "many"], "expected a number of samples or 'all'"),
 ])
 def test_bad_fixed_settings(args, message, tmp_path):

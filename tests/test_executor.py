@@ -40,3 +40,49 @@ def test_a_failing_cell_is_a_row_and_the_sweep_goes_on(tmp_path, monkeypatch, ki
     result = run_sweep(spec, tmp_path, quiet=True, retry_failed=True)
     assert result.ran == 1
     assert set(pd.read_csv(tmp_path / "cells.csv").status) == {"ok"}
+
+
+def test_speed_processes_are_pooled_into_one_row(tmp_path):
+    """processes=3: one row (accuracy from the first process), 3 x 5 repeats of raw steps, each process's
+    repeats numbered on from the last, and the pooled median inside the processes' range."""
+    spec = SweepSpec(models=("simple_rnn",), processes=3, **{**TINY, "epochs": 1})
+    run_sweep(spec, tmp_path, quiet=True)
+    cells = pd.read_csv(tmp_path / "cells.csv")
+    assert len(cells) == 1
+    row = cells.iloc[0]
+    assert row.status == "ok" and row.processes == 3 and row.repeats == 15 and row.test_acc >= 0
+    steps = pd.read_csv(tmp_path / "steps.csv")
+    assert sorted(steps.repeat.unique()) == list(range(15))
+    assert (steps.groupby("repeat").size() == row.steps_per_repeat).all()  # later processes reuse the step count
+    assert "speed pooled over 3 processes" in row.notes
+    assert len(pd.read_csv(tmp_path / "epochs.csv")) == 1  # only the first process trains
+
+
+def _fake_payload(speed):
+    row = {"steps_per_repeat": 2, "peak_rss_mb": 100.0, "train_samples_per_s": speed, "notes": ""}
+    return {"row": row, "epochs": [], "steps": [{"repeat": r, "step": s, "step_s": 0.01} for r in range(5) for s in range(2)],
+            "repeat_samples_per_s": [speed] * 5}
+
+
+def test_speed_processes_run_in_interleaved_rounds_and_a_late_failure_fails_the_cell(tmp_path, monkeypatch):
+    """Round 1 runs every cell's first process, round 2 every cell's second...: a slow minute of the
+    machine costs each cell one process, not all of one cell's. A speed process that dies fails its cell."""
+    from bench.executor import LocalExecutor
+
+    a, b = SweepSpec(models=("simple_rnn", "gru"), **TINY).expand()
+    calls = []
+
+    def fake_spawn(self, cell, log_path, extra):
+        calls.append((cell.model, bool(extra.get("speed_only"))))
+        if cell.model == "gru" and len([c for c in calls if c[0] == "gru"]) == 3:
+            return None, "killed by SIGSEGV"
+        return _fake_payload(100.0), ""
+
+    monkeypatch.setattr(LocalExecutor, "_spawn", fake_spawn)
+    monkeypatch.setattr(LocalExecutor, "calibrate", lambda self, backend, device: None)
+    outcomes = list(LocalExecutor(tmp_path / "logs", 60, threads=1, processes=3).run([a, b]))
+    assert calls == [("simple_rnn", False), ("gru", False), ("simple_rnn", True), ("gru", True),
+                     ("simple_rnn", True), ("gru", True)]
+    by_model = {o.cell.model: o for o in outcomes}
+    assert by_model["simple_rnn"].status == "ok" and by_model["simple_rnn"].row["processes"] == 3
+    assert by_model["gru"].status == "failed" and "speed process 3 of 3: killed by SIGSEGV" in by_model["gru"].row["error"]
