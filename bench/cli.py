@@ -43,11 +43,11 @@ def _version() -> str:
         return "unknown (not installed)"
 
 
-def _add_sweep_options(p: argparse.ArgumentParser) -> None:
+def _add_sweep_options(p: argparse.ArgumentParser, default_preset: str = "default") -> None:
     src = p.add_mutually_exclusive_group()
     from bench.presets import PRESETS
 
-    src.add_argument("--preset", help=f"named sweep: {', '.join(PRESETS)} (default: default; see README, Presets)")
+    src.add_argument("--preset", help=f"named sweep: {', '.join(PRESETS)} (default: {default_preset}; see README, Presets)")
     src.add_argument("--sweep", metavar="FILE.toml", help="sweep file (TOML); see README for its keys")
     axes = p.add_argument_group("axis overrides (comma-separated lists)")
     axes.add_argument("--models", help="fnmatch patterns over the registry, e.g. 'lstm*,gru'")
@@ -102,6 +102,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="absolute test-accuracy drop that counts (default 0.02)")
     p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
     p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+
+    p = sub.add_parser("gate", help="CI regression gate: run a preset (regress), compare it with a baseline, "
+                                    "rerun speed-flagged cells to confirm; exit 1 on a regression")
+    p.add_argument("--baseline", default="results/baseline-regress", metavar="DIR",
+                   help="baseline run directory (default: results/baseline-regress)")
+    _add_sweep_options(p, default_preset="regress")
+    p.set_defaults(preset="regress")
+    p.add_argument("--out", default="runs/gate", metavar="DIR", help="run directory, rerun into DIR/confirm (default: runs/gate)")
+    p.add_argument("--max-slowdown", type=float, default=0.15,
+                   help="throughput drop that counts (default 0.15: above this machine's measured run-to-run drift)")
+    p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="absolute test-accuracy drop that counts (default 0.02)")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = sub.add_parser("data", help="data sets: list, info NAME, fetch NAME")
     p.add_argument("action", choices=("list", "info", "fetch"))
@@ -253,7 +267,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return EXIT_REGRESSION if result.regressions else EXIT_OK
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "data": cmd_data}
+def cmd_gate(args: argparse.Namespace) -> int:
+    from bench.gate import run_gate
+
+    if not 0 < args.alpha < 1:
+        raise BadInput(f"--alpha must be between 0 and 1, got {args.alpha}")
+    spec = _spec_from_args(args)
+    name = Path(args.sweep).stem if args.sweep else args.preset
+    result = run_gate(args.baseline, spec, args.out, preset=None if args.sweep else name,
+                      max_slowdown=args.max_slowdown, max_accuracy_drop=args.max_accuracy_drop, alpha=args.alpha,
+                      quiet=args.quiet)
+    print(result.comparison.to_json() if args.format == "json" else result.comparison.to_markdown())
+    return EXIT_OK if result.passed else EXIT_REGRESSION
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "gate": cmd_gate,
+            "data": cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

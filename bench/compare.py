@@ -133,8 +133,14 @@ def _fmt(v: Any) -> str:
 
 
 def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_drop: float = 0.02,
-                 alpha: float = ALPHA) -> Comparison:
-    """Compare every cell of ``new`` with the same cell (same parameters) of ``base``."""
+                 alpha: float = ALPHA, only: set[str] | None = None) -> Comparison:
+    """Compare every cell of ``new`` with the same cell (same parameters) of ``base``.
+
+    ``only`` (cell ids) limits the comparison to those cells, on both sides (a rerun of some cells).
+    """
+    if only is not None:
+        base = Run(base.path, base.meta, {k: v for k, v in base.cells.items() if k in only}, base.steps)
+        new = Run(new.path, new.meta, {k: v for k, v in new.cells.items() if k in only}, new.steps)
     if not 0 < max_slowdown < 1:
         raise BadInput(f"--max-slowdown must be between 0 and 1 (a fraction), got {max_slowdown}")
     if not 0 <= max_accuracy_drop < 1:

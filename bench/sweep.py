@@ -50,9 +50,13 @@ def run_sweep(
     data_path: str | None = None,
     allow_unverified: bool = False,
     skip: Callable[[Cell], str | None] = skip_reason,
+    only: set[str] | None = None,
 ) -> SweepResult:
-    """Run ``spec`` into ``out_dir`` and return what was done. Raises BadInput for unusable input."""
-    cells = spec.expand()
+    """Run ``spec`` into ``out_dir`` and return what was done. Raises BadInput for unusable input.
+
+    ``only`` (cell ids) narrows the sweep to those of its cells (the gate's confirmation rerun).
+    """
+    cells = [c for c in spec.expand() if only is None or c.cell_id in only]
     start = time.perf_counter()
     if spec.dataset == "imdb":  # a missing or unverified file is bad input, found before any cell runs
         imdb.verify(imdb.locate(data_path), allow_unverified=allow_unverified)

@@ -21,7 +21,7 @@ def rnnbench(*args, cwd=None, timeout=600):
 def test_help_documents_every_command():
     out = rnnbench("--help")
     assert out.returncode == 0
-    for command in ("list", "run", "report", "data"):
+    for command in ("list", "run", "report", "compare", "gate", "data"):
         assert command in out.stdout
     assert rnnbench("--version").stdout.startswith("rnnbench ")
     run_help = rnnbench("run", "--help").stdout
@@ -177,6 +177,9 @@ def test_out_is_a_file(tmp_path):
         (["data", "fetch", "imdb"], "imdb data file not found"),
         (["data", "info"], "needs a data set name"),
         (["frobnicate"], "invalid choice"),
+        (["gate", "--baseline", "/nonexistent", "--out", "/nonexistent/gate"], "not a run directory"),
+        (["gate", "--preset", "regres"], "unknown preset 'regres'"),
+        (["gate", "--alpha", "2"], "--alpha must be between 0 and 1"),
         ([], "the following arguments are required"),
     ],
 )

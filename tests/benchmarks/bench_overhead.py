@@ -2,12 +2,22 @@
 
 For the tutorial's LSTM cell (maxlen 500, batch 128) the same ``model.fit`` over the same batches is
 timed from outside, once with the harness's step timer (a callback that syncs on every step's loss)
-and once bare, in alternating order, PAIRS times. The bar (issue 4): median bare/harness wall-time
-ratio, i.e. harness throughput over bare throughput, >= 0.98.
+and once bare, in alternating order, PAIRS times, in one process. The bar (issue 4): the median
+bare/harness wall-time ratio, i.e. harness throughput over bare throughput, >= 0.98.
+
+Each fit is STEPS steps (~2.5 s on 2 cores): Keras builds a new data iterator per fit, which now and
+then costs 0.2-0.45 s instead of ~20 ms here, and in a 10-step fit one such spike moved a pair's ratio
+by up to 25%. Alternating the order cancels drift; the median ignores the pairs a spike hit. Python's
+garbage collector is paused in both arms, as in the harness's timed repeats.
+
+Also reported, not gated: the harness's *reported* figure (samples over the sum of its synced step
+times, which leaves out the per-fit iterator setup) over the bare fit's wall-clock throughput, so a
+user sees how the harness's number relates to what a hand-written loop would print.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 
@@ -16,15 +26,19 @@ import numpy as np
 from bench import measure
 from models import create_model
 
-PAIRS = int(os.environ.get("RNNBENCH_OVERHEAD_PAIRS", 9))
-STEPS = int(os.environ.get("RNNBENCH_OVERHEAD_STEPS", 10))
+PAIRS = int(os.environ.get("RNNBENCH_OVERHEAD_PAIRS", 11))
+STEPS = int(os.environ.get("RNNBENCH_OVERHEAD_STEPS", 30))
 MAXLEN, BATCH = 500, 128
 
 
 def _fit_wall(model, x, y, callbacks):
-    t0 = time.perf_counter()
-    model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
-    return time.perf_counter() - t0
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0, callbacks=callbacks)
+        return time.perf_counter() - t0
+    finally:
+        gc.enable()
 
 
 def test_harness_overhead(benchmark):
@@ -39,22 +53,26 @@ def test_harness_overhead(benchmark):
     for _ in range(2):  # compile, and let allocations and caches settle, outside the comparison
         _fit_wall(model, x, y, [measure.step_timer()])
 
-    ratios, harness_walls, bare_walls = [], [], []
+    ratios, reported_ratios, harness_walls, bare_walls = [], [], [], []
     for i in range(PAIRS):
         order = ("harness", "bare") if i % 2 == 0 else ("bare", "harness")
-        walls = {}
+        walls, timer = {}, measure.step_timer()
         for which in order:
-            walls[which] = _fit_wall(model, x, y, [measure.step_timer()] if which == "harness" else [])
+            walls[which] = _fit_wall(model, x, y, [timer] if which == "harness" else [])
         ratios.append(walls["bare"] / walls["harness"])
+        reported_ratios.append(walls["bare"] / sum(timer.step_s))
         harness_walls.append(walls["harness"])
         bare_walls.append(walls["bare"])
     ratio = float(np.median(ratios))
+    reported = float(np.median(reported_ratios))
     benchmark.extra_info.update(
-        harness_over_bare_throughput=ratio, pairs=PAIRS, steps=STEPS, ratios=ratios,
-        harness_samples_per_s=BATCH * STEPS / float(np.median(harness_walls)),
+        harness_over_bare_throughput=ratio, reported_over_bare_throughput=reported, pairs=PAIRS, steps=STEPS,
+        ratios=ratios, harness_samples_per_s=BATCH * STEPS / float(np.median(harness_walls)),
         bare_samples_per_s=BATCH * STEPS / float(np.median(bare_walls)),
     )
-    print(f"\nharness/bare throughput ratio (median of {PAIRS} pairs): {ratio:.4f}; pairs: {[round(r, 4) for r in ratios]}")
+    print(f"\nharness/bare throughput ratio (median of {PAIRS} pairs of {STEPS}-step fits): {ratio:.4f}; "
+          f"pairs: {[round(r, 4) for r in ratios]}")
+    print(f"harness's reported figure / bare fit's wall-clock throughput (median): {reported:.4f}")
     # The benchmark's own figure: one instrumented fit of STEPS steps (the ratio of record is in extra_info).
     benchmark.pedantic(lambda: _fit_wall(model, x, y, [measure.step_timer()]), rounds=3, iterations=1)
     assert ratio >= 0.98, f"the harness slows training by more than 2% ({ratio:.4f})"

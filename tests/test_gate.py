@@ -1,0 +1,67 @@
+"""``rnnbench gate``: a speed regression stands only if a rerun of the flagged cells confirms it.
+
+The sweeps are replaced by prepared run directories (the verdict logic is under test, not timing);
+the real preset runs in CI's gate and in the validation runs reported in the closing note.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_compare import _make_run
+
+from bench import gate
+from bench.cli import main
+
+
+@pytest.fixture
+def base(tmp_path):
+    return _make_run(tmp_path / "base")
+
+
+def _fake_sweeps(monkeypatch, first_speed, rerun_speed, first_acc=0.85):
+    """The first sweep gives lstm ``first_speed`` x the baseline's throughput, the rerun ``rerun_speed``."""
+    reruns = []
+
+    def fake_run_sweep(spec, out, preset=None, force=False, quiet=False, only=None):
+        if only is None:
+            _make_run(out, speed=first_speed, acc=first_acc)
+        else:
+            reruns.append(set(only))
+            _make_run(out, speed=rerun_speed)
+
+    monkeypatch.setattr(gate, "run_sweep", fake_run_sweep)
+    return reruns
+
+
+def test_a_slowdown_that_persists_is_confirmed_and_fails_the_gate(base, tmp_path, monkeypatch, capsys):
+    reruns = _fake_sweeps(monkeypatch, first_speed=0.7, rerun_speed=0.72)
+    code = main(["gate", "--baseline", str(base), "--out", str(tmp_path / "gate"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1 and reruns == [{"c_lstm"}]  # only the flagged cell is rerun
+    assert "| regression | speed    | lstm/generic" in out and "confirmed by a rerun (-28.0%)" in out
+
+
+def test_a_slow_spell_that_does_not_persist_passes(base, tmp_path, monkeypatch, capsys):
+    _fake_sweeps(monkeypatch, first_speed=0.8, rerun_speed=1.0)
+    code = main(["gate", "--baseline", str(base), "--out", str(tmp_path / "gate"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "no regression" in out and "not confirmed: a rerun gave" in out
+
+
+def test_no_flag_no_rerun_and_the_gate_threshold_is_15_percent(base, tmp_path, monkeypatch):
+    reruns = _fake_sweeps(monkeypatch, first_speed=0.88, rerun_speed=0.5)  # -12%: beyond compare's 10%, not the gate's 15%
+    assert main(["gate", "--baseline", str(base), "--out", str(tmp_path / "gate"), "--quiet"]) == 0 and reruns == []
+    assert gate.GATE_MAX_SLOWDOWN == 0.15
+
+
+def test_an_accuracy_drop_needs_no_confirmation(base, tmp_path, monkeypatch, capsys):
+    reruns = _fake_sweeps(monkeypatch, first_speed=1.0, rerun_speed=1.0, first_acc=0.80)
+    code = main(["gate", "--baseline", str(base), "--out", str(tmp_path / "gate"), "--quiet", "--format", "json"])
+    assert code == 1 and reruns == [] and '"check": "accuracy"' in capsys.readouterr().out
+
+
+def test_a_missing_baseline_is_bad_input_before_anything_runs(tmp_path, monkeypatch, capsys):
+    reruns = _fake_sweeps(monkeypatch, 1.0, 1.0)
+    assert main(["gate", "--baseline", str(tmp_path / "nope"), "--out", str(tmp_path / "gate")]) == 2
+    assert reruns == [] and not (tmp_path / "gate").exists()
+    assert "is not a run directory" in capsys.readouterr().err
