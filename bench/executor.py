@@ -141,23 +141,19 @@ class LocalExecutor:
         each cell at most one process instead of all of one cell's. A cell is complete, and yielded, after
         its last round; a sweep killed before then reruns it.
         """
-        cells = list(cells)
-        if self.processes == 1:
-            for cell in cells:
-                if on_start:
-                    on_start(cell)
-                yield self.run_one(cell)
-            return
         pending: dict[str, tuple[Cell, list[dict[str, Any]], float]] = {}
         for cell in cells:
             if on_start:
                 on_start(cell)
             start = time.perf_counter()
             payload, reason = self._spawn(cell, self._log_path(cell), {})
+            wall_s = time.perf_counter() - start
             if payload is None:
-                yield self._failed(cell, reason, time.perf_counter() - start)
+                yield self._failed(cell, reason, wall_s)
+            elif self.processes == 1:
+                yield self._ok(cell, [payload], wall_s)
             else:
-                pending[cell.cell_id] = (cell, [payload], time.perf_counter() - start)
+                pending[cell.cell_id] = (cell, [payload], wall_s)
         for k in range(2, self.processes + 1):
             for cid, (cell, payloads, wall_s) in list(pending.items()):
                 if on_start:
@@ -176,13 +172,18 @@ class LocalExecutor:
                     del pending[cid]
                     yield self._ok(cell, payloads, wall_s)
 
+    def _work_dir(self) -> Path:
+        """Job and result files live in the run directory's .work/, which the sweep empties on start,
+        so a killed sweep leaves nothing behind in /tmp."""
+        work = self.log_dir.parent / ".work"
+        work.mkdir(parents=True, exist_ok=True)
+        return work
+
     def calibrate(self, backend: str, device: str) -> dict[str, Any] | None:
         """Matmul GFLOP/s for cells on ``backend``/``device``, measured once per pair; None if it fails."""
         key = (backend, device)
         if key not in self.calibrations:
-            work = self.log_dir.parent / ".work"
-            work.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=work) as tmp:
+            with tempfile.TemporaryDirectory(dir=self._work_dir()) as tmp:
                 result = Path(tmp) / "calibration.json"
                 proc = subprocess.run(
                     [sys.executable, "-m", "bench.calibrate", str(result), str(self.threads)],
@@ -213,11 +214,7 @@ class LocalExecutor:
 
     def _spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
         """One child process for ``cell``: its result payload, or None and why it failed."""
-        # Job and result files live in the run directory's .work/, which the sweep empties on start,
-        # so a killed sweep leaves nothing behind in /tmp.
-        work = self.log_dir.parent / ".work"
-        work.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=work) as tmp:
+        with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=self._work_dir()) as tmp:
             job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job.write_text(json.dumps({
                 "cell": cell.to_dict(), "threads": self.threads,
@@ -254,10 +251,3 @@ class LocalExecutor:
         tail = _tail(log_path)
         error = f"{reason}; log {log_path.name}" + (f": {tail}" if tail else "")
         return CellOutcome(cell, "failed", {"error": error, "wall_s": wall_s, "threads": self.threads})
-
-    def run_one(self, cell: Cell) -> CellOutcome:
-        """One cell in a single process (speed and accuracy)."""
-        start = time.perf_counter()
-        payload, reason = self._spawn(cell, self._log_path(cell), {})
-        wall_s = time.perf_counter() - start
-        return self._ok(cell, [payload], wall_s) if payload is not None else self._failed(cell, reason, wall_s)
