@@ -71,6 +71,15 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_preset: str = "defaul
     fixed.add_argument("--memory-limit", type=float, metavar="MB", help="kill a cell whose resident memory exceeds MB (default: 80%% of RAM)")
 
 
+def _add_verdict_options(p: argparse.ArgumentParser, max_slowdown: float, why: str) -> None:
+    """The thresholds and output format shared by ``compare`` and ``gate``."""
+    p.add_argument("--max-slowdown", type=float, default=max_slowdown,
+                   help=f"throughput drop that counts, as a fraction (default {max_slowdown:.2f}{why})")
+    p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="absolute test-accuracy drop that counts (default 0.02)")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rnnbench", description="Benchmark and compare recurrent networks (Keras 3).")
     parser.add_argument("--version", action="version", version=f"rnnbench {_version()}")
@@ -98,10 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="regression verdict of NEW against BASELINE (exit 1 on regression)")
     p.add_argument("baseline", metavar="BASELINE_DIR")
     p.add_argument("new", metavar="NEW_DIR")
-    p.add_argument("--max-slowdown", type=float, default=0.10, help="throughput drop that counts, as a fraction (default 0.10)")
-    p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="absolute test-accuracy drop that counts (default 0.02)")
-    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
-    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    _add_verdict_options(p, max_slowdown=0.10, why="")
 
     p = sub.add_parser("gate", help="CI regression gate: run a preset (regress), compare it with a baseline, "
                                     "rerun speed-flagged cells to confirm; exit 1 on a regression")
@@ -110,11 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sweep_options(p, default_preset="regress")
     p.set_defaults(preset="regress")
     p.add_argument("--out", default="runs/gate", metavar="DIR", help="run directory, rerun into DIR/confirm (default: runs/gate)")
-    p.add_argument("--max-slowdown", type=float, default=0.15,
-                   help="throughput drop that counts (default 0.15: above this machine's measured run-to-run drift)")
-    p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="absolute test-accuracy drop that counts (default 0.02)")
-    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
-    p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    _add_verdict_options(p, max_slowdown=0.15, why=": above this machine's measured run-to-run drift")
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = sub.add_parser("data", help="data sets: list, info NAME, fetch NAME")
@@ -260,8 +262,6 @@ def cmd_data(args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare import compare_runs, load_run
 
-    if not 0 < args.alpha < 1:
-        raise BadInput(f"--alpha must be between 0 and 1, got {args.alpha}")
     result = compare_runs(load_run(args.baseline), load_run(args.new), args.max_slowdown, args.max_accuracy_drop, args.alpha)
     print(result.to_json() if args.format == "json" else result.to_markdown())
     return EXIT_REGRESSION if result.regressions else EXIT_OK
@@ -270,15 +270,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_gate(args: argparse.Namespace) -> int:
     from bench.gate import run_gate
 
-    if not 0 < args.alpha < 1:
-        raise BadInput(f"--alpha must be between 0 and 1, got {args.alpha}")
     spec = _spec_from_args(args)
     name = Path(args.sweep).stem if args.sweep else args.preset
     result = run_gate(args.baseline, spec, args.out, preset=None if args.sweep else name,
                       max_slowdown=args.max_slowdown, max_accuracy_drop=args.max_accuracy_drop, alpha=args.alpha,
                       quiet=args.quiet)
-    print(result.comparison.to_json() if args.format == "json" else result.comparison.to_markdown())
-    return EXIT_OK if result.passed else EXIT_REGRESSION
+    print(result.to_json() if args.format == "json" else result.to_markdown())
+    return EXIT_REGRESSION if result.regressions else EXIT_OK
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "gate": cmd_gate,

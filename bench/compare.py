@@ -132,6 +132,16 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def check_thresholds(max_slowdown: float, max_accuracy_drop: float, alpha: float) -> None:
+    """Raise BadInput for a threshold outside its range (the gate calls this before it runs anything)."""
+    if not 0 < max_slowdown < 1:
+        raise BadInput(f"--max-slowdown must be between 0 and 1 (a fraction), got {max_slowdown}")
+    if not 0 <= max_accuracy_drop < 1:
+        raise BadInput(f"--max-accuracy-drop must be between 0 and 1 (absolute accuracy), got {max_accuracy_drop}")
+    if not 0 < alpha < 1:
+        raise BadInput(f"--alpha must be between 0 and 1, got {alpha}")
+
+
 def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_drop: float = 0.02,
                  alpha: float = ALPHA, only: set[str] | None = None) -> Comparison:
     """Compare every cell of ``new`` with the same cell (same parameters) of ``base``.
@@ -141,10 +151,7 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_d
     if only is not None:
         base = Run(base.path, base.meta, {k: v for k, v in base.cells.items() if k in only}, base.steps)
         new = Run(new.path, new.meta, {k: v for k, v in new.cells.items() if k in only}, new.steps)
-    if not 0 < max_slowdown < 1:
-        raise BadInput(f"--max-slowdown must be between 0 and 1 (a fraction), got {max_slowdown}")
-    if not 0 <= max_accuracy_drop < 1:
-        raise BadInput(f"--max-accuracy-drop must be between 0 and 1 (absolute accuracy), got {max_accuracy_drop}")
+    check_thresholds(max_slowdown, max_accuracy_drop, alpha)
     result = Comparison()
     cross_machine = base.machine != new.machine
     if cross_machine:

@@ -11,10 +11,9 @@ regressions are deterministic and need no confirmation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from bench.compare import REGRESSION, UNCHANGED, Comparison, compare_runs, load_run
+from bench.compare import REGRESSION, UNCHANGED, Comparison, check_thresholds, compare_runs, load_run
 from bench.spec import SweepSpec
 from bench.sweep import run_sweep
 
@@ -24,28 +23,19 @@ from bench.sweep import run_sweep
 GATE_MAX_SLOWDOWN = 0.15
 
 
-@dataclass
-class GateResult:
-    comparison: Comparison  # the final verdicts, confirmed where a rerun was needed
-    first: Comparison  # the first run's verdicts, before confirmation
-    confirm: Comparison | None  # the rerun's verdicts on the flagged cells, if any were flagged
-
-    @property
-    def passed(self) -> bool:
-        return not self.comparison.regressions
-
-
 def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str | None = None,
              max_slowdown: float = GATE_MAX_SLOWDOWN, max_accuracy_drop: float = 0.02, alpha: float = 0.01,
-             quiet: bool = False) -> GateResult:
-    """Run ``spec`` into ``out``, compare with ``baseline``, and rerun speed-flagged cells into ``out/confirm``."""
-    base = load_run(baseline)  # bad input is found before anything runs
+             quiet: bool = False) -> Comparison:
+    """Run ``spec`` into ``out``, compare with ``baseline``, rerun speed-flagged cells into ``out/confirm``,
+    and return the verdicts, speed ones confirmed or cleared by the rerun."""
+    check_thresholds(max_slowdown, max_accuracy_drop, alpha)  # bad input is found before anything runs
+    base = load_run(baseline)
     out = Path(out)
     run_sweep(spec, out, preset=preset, force=True, quiet=quiet)
     first = compare_runs(base, load_run(out), max_slowdown, max_accuracy_drop, alpha)
     flagged = {f.cell_id for f in first.regressions if f.check == "speed"}
     if not flagged:
-        return GateResult(first, first, None)
+        return first
 
     run_sweep(spec, out / "confirm", preset=preset, force=True, quiet=quiet, only=flagged)
     confirm = compare_runs(base, load_run(out / "confirm"), max_slowdown, max_accuracy_drop, alpha, only=flagged)
@@ -62,4 +52,4 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
                 f.note = "; ".join(filter(None, [f.note, f"not confirmed: a rerun gave {change} (a slow spell of the machine)"]))
         final.findings.append(f)
     final.notes.append(f"{len(flagged)} cell(s) flagged for speed were rerun in {out / 'confirm'}")
-    return GateResult(final, first, confirm)
+    return final

@@ -65,3 +65,11 @@ def test_a_missing_baseline_is_bad_input_before_anything_runs(tmp_path, monkeypa
     assert main(["gate", "--baseline", str(tmp_path / "nope"), "--out", str(tmp_path / "gate")]) == 2
     assert reruns == [] and not (tmp_path / "gate").exists()
     assert "is not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag, value", [("--max-slowdown", "2"), ("--max-accuracy-drop", "-1"), ("--alpha", "0")])
+def test_a_bad_threshold_is_bad_input_before_anything_runs(base, tmp_path, monkeypatch, capsys, flag, value):
+    reruns = _fake_sweeps(monkeypatch, 1.0, 1.0)
+    assert main(["gate", "--baseline", str(base), "--out", str(tmp_path / "gate"), flag, value]) == 2
+    assert reruns == [] and not (tmp_path / "gate").exists()
+    assert f"{flag} must be between 0 and 1" in capsys.readouterr().err
