@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import re
 import tomllib
 from dataclasses import dataclass, fields
@@ -25,6 +26,11 @@ from models import KERNELS, get_spec, list_models
 BACKENDS = ("tensorflow", "jax", "torch")
 _DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")
 _MAX_MAXLEN = 100_000
+
+
+def _int_in(value: Any, low: int, high: float) -> bool:
+    """``value`` is an integer (not a bool, which Python counts as one) with ``low <= value <= high``."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def _closest(value: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -118,7 +124,7 @@ class SweepSpec:
                 raise BadInput(f"unknown kernel {kernel!r}{_closest(str(kernel), KERNELS)}; known kernels: {', '.join(KERNELS)}")
         for name in ("maxlen", "batch_size"):
             for v in getattr(self, name):
-                if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= _MAX_MAXLEN:
+                if not _int_in(v, 1, _MAX_MAXLEN):
                     raise BadInput(f"{name} must be an integer between 1 and {_MAX_MAXLEN}, got {v!r}")
         for device in self.devices:
             if not isinstance(device, str) or not _DEVICE_RE.match(device):
@@ -130,22 +136,21 @@ class SweepSpec:
             if backend not in BACKENDS:
                 raise BadInput(f"unknown backend {backend!r}{_closest(str(backend), BACKENDS)}; known backends: {', '.join(BACKENDS)}")
         for v in self.seeds:
-            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**31:
+            if not _int_in(v, 0, 2**31 - 1):
                 raise BadInput(f"seeds must be integers in [0, 2**31), got {v!r}")
 
     def _check_settings(self) -> None:
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or not 0 <= self.epochs <= 10_000:
+        if not _int_in(self.epochs, 0, 10_000):
             raise BadInput(f"epochs must be an integer >= 0 (0 measures speed only), got {self.epochs!r}")
         if not isinstance(self.dataset, str) or self.dataset not in DATASETS:
             raise BadInput(f"unknown dataset {self.dataset!r}{_closest(str(self.dataset), tuple(DATASETS))}; known datasets: {', '.join(DATASETS)}")
         for name in ("train_samples", "test_samples"):
             v = getattr(self, name)
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 10):
+            if v is not None and not _int_in(v, 10, math.inf):
                 raise BadInput(f"{name} must be an integer >= 10 (or absent for the whole split), got {v!r}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
-                                         or not 1 <= self.threads <= 1024):
+        if self.threads is not None and not _int_in(self.threads, 1, 1024):
             raise BadInput(f"threads must be an integer between 1 and 1024 (or absent for every core), got {self.threads!r}")
-        if isinstance(self.processes, bool) or not isinstance(self.processes, int) or not 1 <= self.processes <= 100:
+        if not _int_in(self.processes, 1, 100):
             raise BadInput(f"processes must be an integer between 1 and 100, got {self.processes!r}")
         for name in ("speed_target_s", "timeout_s", "memory_limit_mb"):
             v = getattr(self, name)
