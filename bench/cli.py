@@ -66,6 +66,8 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_preset: str = "defaul
     fixed.add_argument("--timeout", type=float, help="seconds before a cell is killed and recorded as failed")
     fixed.add_argument("--speed-target", type=float, help="seconds of timed training steps per cell")
     fixed.add_argument("--threads", type=int, metavar="N", help="framework threads per cell (default: every usable core)")
+    fixed.add_argument("--cpus", metavar="LIST",
+                       help="cores every cell process is confined to, e.g. 1 or 0,1 (default: every usable core; threads default to their number)")
     fixed.add_argument("--processes", type=int, metavar="N",
                        help="independent processes timing each cell's speed, pooled (default 1; regress preset 3)")
     fixed.add_argument("--memory-limit", type=float, metavar="MB", help="kill a cell whose resident memory exceeds MB (default: 80%% of RAM)")
@@ -138,7 +140,7 @@ def _spec_from_args(args: argparse.Namespace):
     for flag, field, kind in (
         ("models", "models", str), ("kernels", "kernels", str), ("maxlen", "maxlen", int),
         ("batch_size", "batch_size", int), ("devices", "devices", str), ("jit", "jit_compile", bool),
-        ("backends", "backends", str), ("seeds", "seeds", int),
+        ("backends", "backends", str), ("seeds", "seeds", int), ("cpus", "cpus", int),
     ):
         text = getattr(args, flag)
         if text is not None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench.devices import gpu_index
+from bench.errors import BadInput
 from bench.measure import pool_processes
 from bench.spec import Cell
 
@@ -56,6 +57,14 @@ class Executor(Protocol):
 def default_threads() -> int:
     """Threads per cell: every core this process may use (2 on the reference machine)."""
     return len(os.sched_getaffinity(0))
+
+
+def check_cpus(cpus: tuple[int, ...]) -> None:
+    """Raise BadInput unless every core in ``cpus`` is one this process may run on."""
+    usable = sorted(os.sched_getaffinity(0))
+    missing = [c for c in cpus if c not in usable]
+    if missing:
+        raise BadInput(f"cpus: core {missing[0]} is not usable here; usable cores: {','.join(map(str, usable))}")
 
 
 def default_memory_limit_mb() -> float:
@@ -99,6 +108,19 @@ def _die_with_parent() -> None:
         pass  # not Linux: orphans are possible, timings of a resumed sweep may suffer
 
 
+def _child_setup(cpus: tuple[int, ...] | None) -> Callable[[], None]:
+    """What a child runs before exec: die with the parent and, with ``cpus``, stay on those cores.
+
+    Affinity is set before exec, so every thread the framework starts inherits it.
+    """
+    def setup() -> None:
+        _die_with_parent()
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return setup
+
+
 def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
@@ -121,12 +143,16 @@ class LocalExecutor:
 
     def __init__(self, log_dir: Path, timeout_s: float, threads: int | None = None,
                  data_path: str | None = None, allow_unverified: bool = False,
-                 memory_limit_mb: float | None = None, processes: int = 1) -> None:
+                 memory_limit_mb: float | None = None, processes: int = 1,
+                 cpus: tuple[int, ...] | None = None) -> None:
+        if cpus:
+            check_cpus(cpus)
         self.log_dir = Path(log_dir)
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
         self.calibrations: dict[tuple[str, str], dict[str, Any] | None] = {}
-        self.threads = threads or default_threads()
+        self.cpus = tuple(cpus) if cpus else None
+        self.threads = threads or (len(self.cpus) if self.cpus else default_threads())
         self.data_path = data_path
         self.allow_unverified = allow_unverified
         self.processes = processes
@@ -188,10 +214,10 @@ class LocalExecutor:
                 proc = subprocess.run(
                     [sys.executable, "-m", "bench.calibrate", str(result), str(self.threads)],
                     env=_env(backend, device, self.threads), capture_output=True, timeout=600,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=_child_setup(self.cpus),
                 )
                 self.calibrations[key] = (
-                    {**json.loads(result.read_text()), "device": device} if proc.returncode == 0 and result.is_file() else None
+                    {**json.loads(result.read_text()), "device": device, "cpus": self._settings()["cpus"]} if proc.returncode == 0 and result.is_file() else None
                 )
         return self.calibrations[key]
 
@@ -227,7 +253,7 @@ class LocalExecutor:
                 proc = subprocess.Popen(
                     [sys.executable, "-m", "bench.runner", str(job), str(result)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=child_env(cell, self.threads), start_new_session=True, preexec_fn=_die_with_parent,
+                    env=child_env(cell, self.threads), start_new_session=True, preexec_fn=_child_setup(self.cpus),
                 )
                 code, stop_reason = self._watch(proc)
             if stop_reason is None and code == 0 and result.is_file():
@@ -240,7 +266,7 @@ class LocalExecutor:
 
     def _ok(self, cell: Cell, payloads: list[dict[str, Any]], wall_s: float) -> CellOutcome:
         payload = pool_processes(payloads)
-        row = {**payload["row"], "wall_s": wall_s}
+        row = {**payload["row"], "wall_s": wall_s, **self._settings()}
         calibration = self.calibrate(cell.backend, cell.device)
         if calibration and row.get("gflops_achieved"):
             row["efficiency"] = row["gflops_achieved"] / calibration["matmul_gflops"]
@@ -250,4 +276,8 @@ class LocalExecutor:
         log_path = self._log_path(cell)
         tail = _tail(log_path)
         error = f"{reason}; log {log_path.name}" + (f": {tail}" if tail else "")
-        return CellOutcome(cell, "failed", {"error": error, "wall_s": wall_s, "threads": self.threads})
+        return CellOutcome(cell, "failed", {"error": error, "wall_s": wall_s, **self._settings()})
+
+    def _settings(self) -> dict[str, Any]:
+        """The executor's settings a row records: threads, and the cores when confined to some."""
+        return {"threads": self.threads, "cpus": ",".join(map(str, self.cpus)) if self.cpus else None}

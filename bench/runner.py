@@ -247,6 +247,10 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
 def main(argv: list[str]) -> int:
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text())
+    # First line of the cell's log: where it ran, as the child itself sees it.
+    cores = ",".join(map(str, sorted(os.sched_getaffinity(0)))) if hasattr(os, "sched_getaffinity") else "?"
+    print(f"rnnbench cell {job['cell'].get('cell_id', '?')}: pid {os.getpid()}, cores {cores}, threads {job['threads']}",
+          flush=True)
     result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data_path"), job.get("allow_unverified", False),
                       job.get("spawned_at"), job.get("speed_only", False), job.get("steps"))
     tmp = result_path.with_suffix(".tmp")

@@ -96,6 +96,11 @@ class SweepSpec:
     #: framework threads per cell (None: every usable core). Fewer threads than cores leave room for
     #: the machine's own background work, which steadies timings on a small machine.
     threads: int | None = None
+    #: CPU cores every cell process is confined to (Linux scheduler affinity, like ``taskset -c``; None:
+    #: every core this process may use). With fewer cores than the machine has, the others take the OS,
+    #: the sweep process and background work, and a cell's threads stop migrating between cores.
+    #: ``threads`` defaults to their number.
+    cpus: tuple[int, ...] | None = None
     #: independent processes that time each cell's speed (pyperf's approach): on a shared machine a
     #: process's speed drifts by more than its own repeats show, so one process cannot stand for the cell.
     #: The first process also trains for accuracy; the others only time. Not part of the cell's identity.
@@ -150,6 +155,11 @@ class SweepSpec:
                 raise BadInput(f"{name} must be an integer >= 10 (or absent for the whole split), got {v!r}")
         if self.threads is not None and not _int_in(self.threads, 1, 1024):
             raise BadInput(f"threads must be an integer between 1 and 1024 (or absent for every core), got {self.threads!r}")
+        if self.cpus is not None:
+            cpus = (self.cpus,) if isinstance(self.cpus, int) and not isinstance(self.cpus, bool) else self.cpus
+            if not isinstance(cpus, (list, tuple)) or not cpus or not all(_int_in(c, 0, 4095) for c in cpus):
+                raise BadInput(f"cpus must be a non-empty list of core numbers (0, 1, ...), got {self.cpus!r}")
+            object.__setattr__(self, "cpus", tuple(sorted(set(cpus))))
         if not _int_in(self.processes, 1, 100):
             raise BadInput(f"processes must be an integer between 1 and 100, got {self.processes!r}")
         for name in ("speed_target_s", "timeout_s", "memory_limit_mb"):
@@ -205,7 +215,7 @@ def from_mapping(data: dict[str, Any], base: SweepSpec | None = None, source: st
         k = str(unknown[0])
         raise BadInput(f"{source}: unknown key {k!r}{_closest(k, tuple(_FIELDS))}; known keys: {', '.join(_FIELDS)}")
     values = dict(data)
-    for name in SweepSpec.AXES:
+    for name in (*SweepSpec.AXES, "cpus"):
         if name in values and isinstance(values[name], list):
             values[name] = tuple(values[name])
     return dataclasses.replace(base or SweepSpec(), **values)

@@ -85,6 +85,8 @@ BAD_RUN_ARGS = [
     (["--train-samples", "3"], "train_samples must be an integer >= 10"),
     (["--timeout", "0"], "timeout_s must be a positive number"),
     (["--memory-limit", "-1"], "memory_limit_mb must be a positive number"),
+    (["--cpus", "4095"], "cpus: core 4095 is not usable here; usable cores: "),
+    (["--cpus", "one"], "--cpus: expected integers"),
     (["--preset", "nope"], "unknown preset 'nope'"),
     (["--sweep", "/nonexistent.toml"], "does not exist"),
     (["--preset", "smoke", "--sweep", "x.toml"], "not allowed with argument"),
@@ -243,11 +245,11 @@ def test_overrides_reach_the_spec_and_all_lifts_a_subset():
 
     args = build_parser().parse_args(["run", "--models", "lstm", "--maxlen", "100,500", "--jit", "true",
                                       "--train-samples", "all", "--test-samples", "300", "--threads", "1",
-                                      "--processes", "3"])
+                                      "--processes", "3", "--cpus", "1,0"])
     spec = _spec_from_args(args)
     assert spec.models == ("lstm",) and spec.maxlen == (100, 500) and spec.jit_compile == (True,)
     assert spec.train_samples is None and spec.test_samples == 300 and spec.threads == 1
-    assert spec.processes == 3
+    assert spec.processes == 3 and spec.cpus == (0, 1)
     assert spec.batch_size == (64, 256)  # the rest comes from the default preset
 
 

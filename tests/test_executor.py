@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pandas as pd
 import pytest
 
+from bench.errors import BadInput
 from bench.executor import child_env
 from bench.runner import FAULT_ENV
 from bench.spec import SweepSpec
@@ -86,3 +90,27 @@ def test_speed_processes_run_in_interleaved_rounds_and_a_late_failure_fails_the_
     by_model = {o.cell.model: o for o in outcomes}
     assert by_model["simple_rnn"].status == "ok" and by_model["simple_rnn"].row["processes"] == 3
     assert by_model["gru"].status == "failed" and "speed process 3 of 3: killed by SIGSEGV" in by_model["gru"].row["error"]
+
+
+@pytest.mark.slow
+def test_cpus_confine_every_cell_process_and_set_threads(tmp_path):
+    """cpus=(k,): each cell process sees only core k (its log's first line, written by the child) and
+    runs one thread; the row and the calibration record the cores."""
+    core = max(os.sched_getaffinity(0))
+    spec = SweepSpec(models=("simple_rnn",), cpus=(core,), processes=2, **TINY)
+    run_sweep(spec, tmp_path, quiet=True)
+    row = pd.read_csv(tmp_path / "cells.csv", dtype={"cpus": str}).iloc[0]
+    assert row.status == "ok" and row.threads == 1 and row.cpus == str(core)
+    log = (tmp_path / "logs" / f"{row.cell_id}.log").read_text()
+    starts = [line for line in log.splitlines() if line.startswith("rnnbench cell")]
+    assert len(starts) == 2 and all(line.endswith(f"cores {core}, threads 1") for line in starts), starts
+    (calibration,) = json.loads((tmp_path / "run.json").read_text())["calibration"]
+    assert calibration["cpus"] == str(core) and calibration["threads"] == 1
+
+
+def test_cpus_outside_this_process_affinity_are_refused_before_anything_runs(tmp_path):
+    usable = os.sched_getaffinity(0)
+    spec = SweepSpec(models=("simple_rnn",), cpus=(max(usable) + 1,), **TINY)
+    with pytest.raises(BadInput, match=f"core {max(usable) + 1} is not usable here"):
+        run_sweep(spec, tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists()

@@ -69,6 +69,10 @@ def test_overlapping_patterns_do_not_duplicate():
         ({"maxlen": ()}, "non-empty"),
         ({"dataset": []}, "unknown dataset"),  # found by the hypothesis test: a list is unhashable
         ({"maxlen": ([100], [100])}, "maxlen must be an integer"),
+        ({"cpus": ()}, "cpus must be a non-empty list"),
+        ({"cpus": (-1,)}, "cpus must be a non-empty list"),
+        ({"cpus": (True,)}, "cpus must be a non-empty list"),
+        ({"cpus": "1"}, "cpus must be a non-empty list"),
     ],
 )
 def test_bad_values_are_named(changes, message):
@@ -81,8 +85,10 @@ def test_toml(tmp_path):
     f.write_text('models = ["lstm"]\nmaxlen = [50, 100]\nepochs = 0\njit_compile = true\n')
     spec = from_toml(f)
     assert spec.models == ("lstm",) and spec.maxlen == (50, 100) and spec.jit_compile == (True,)
-    f.write_text('[sweep]\nmodels = "gru"\n')
-    assert from_toml(f).models == ("gru",)
+    f.write_text('[sweep]\nmodels = "gru"\ncpus = [1, 0, 1]\n')
+    spec = from_toml(f)
+    assert spec.models == ("gru",) and spec.cpus == (0, 1)  # cores de-duplicated and sorted
+    assert SweepSpec(cpus=1).cpus == (1,)
 
 
 @pytest.mark.parametrize(
