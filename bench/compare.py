@@ -8,7 +8,8 @@ alone flags 1% changes that nobody cares about.
 
 When the runs come from different machines (host, CPU model or GPUs differ in ``run.json``), speed is
 compared after dividing each run's throughput by its own calibration matmul figure for the same
-backend and device, and the report says so.
+backend and device, and the report says so. A speed row also says when the two runs used other
+``threads`` or ``cpus`` settings.
 
 Accuracy regresses when ``test_acc`` fell by more than ``max_accuracy_drop`` (absolute). A changed
 parameter count is always flagged. A cell that newly failed or is missing from the new run counts as
@@ -190,7 +191,9 @@ def _compare_cell(cid, label, b, n, base, new, cross_machine, max_slowdown, max_
 
     b_sps, n_sps = _float(b, "train_samples_per_s"), _float(n, "train_samples_per_s")
     if b_sps and n_sps:
-        note = []
+        # Throughput under other thread settings is another measurement, not a change of the code.
+        note = [f"{key} differ: {b.get(key) or 'all'} vs {n.get(key) or 'all'}" for key in ("threads", "cpus")
+                if (b.get(key) or "") != (n.get(key) or "")]
         scale = 1.0  # multiplies new step times to put them on the baseline machine's scale
         if cross_machine:
             bc, nc = base.calibration(b["backend"], b["device"]), new.calibration(n["backend"], n["device"])

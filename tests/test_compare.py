@@ -14,7 +14,8 @@ from bench.errors import BadInput
 from bench.store import RunStore
 
 
-def _make_run(path, speed=1.0, acc=0.85, params=328_353, drop=None, status="ok", host="ci-1", calib=100.0, steps=True):
+def _make_run(path, speed=1.0, acc=0.85, params=328_353, drop=None, status="ok", host="ci-1", calib=100.0, steps=True,
+              threads=2, cpus=None):
     """A run directory with two cells (lstm and gru), raw step times drawn around 1/speed."""
     rng = np.random.default_rng(0 if path.name == "base" else 1)
     with RunStore(path) as store:
@@ -25,7 +26,8 @@ def _make_run(path, speed=1.0, acc=0.85, params=328_353, drop=None, status="ok",
                    "device": "cpu", "jit_compile": False, "maxlen": 100, "batch_size": 128, "seed": 0,
                    "status": status if model == "lstm" else "ok", "error": "boom" if status != "ok" and model == "lstm" else "",
                    "params": params if model == "lstm" else 326_369,
-                   "train_samples_per_s": base_sps * (speed if model == "lstm" else 1.0), "test_acc": acc if model == "lstm" else 0.8}
+                   "train_samples_per_s": base_sps * (speed if model == "lstm" else 1.0), "test_acc": acc if model == "lstm" else 0.8,
+                   "threads": threads, "cpus": cpus}
             step = 128 / row["train_samples_per_s"]
             step_rows = [{"repeat": i // 10, "step": i % 10, "step_s": step * (1 + 0.02 * rng.standard_normal())} for i in range(50)]
             store.record(row, steps=step_rows if steps else [])
@@ -90,6 +92,14 @@ def test_without_raw_steps_ratio_alone_decides_with_a_note(tmp_path):
     verdicts, result = _verdicts(base, _make_run(tmp_path / "new", speed=0.7, steps=False))
     assert verdicts[("lstm", "speed")] == "regression"
     assert any("ratio alone" in f.note for f in result.findings)
+
+
+def test_other_thread_settings_are_noted_on_the_speed_rows(base, tmp_path):
+    _, same = _verdicts(base, _make_run(tmp_path / "same"))
+    assert not any("differ" in f.note for f in same.findings)
+    _, result = _verdicts(base, _make_run(tmp_path / "new", threads=1, cpus="1"))
+    speed_notes = [f.note for f in result.findings if f.check == "speed"]
+    assert speed_notes and all("threads differ: 2 vs 1; cpus differ: all vs 1" in n for n in speed_notes), speed_notes
 
 
 def test_accuracy_lowered(base, tmp_path):
