@@ -185,7 +185,8 @@ class LocalExecutor:
                 if on_start:
                     on_start(cell)
                 start = time.perf_counter()
-                extra = {"speed_only": True, "steps": payloads[0]["row"]["steps_per_repeat"]}
+                first = payloads[0]["row"]
+                extra = {"speed_only": True, "steps": first["steps_per_repeat"], "repeats": first["repeats"]}
                 payload, reason = self._spawn(cell, self._log_path(cell), extra)
                 wall_s += time.perf_counter() - start
                 if payload is None:

@@ -12,7 +12,10 @@ Protocol (design.md, "Measurement protocol"):
   CV 8-15%;
 * Python's garbage collector is paused inside the timed fit (as ``timeit`` does), so a collection
   triggered by the harness's own bookkeeping does not land in a step;
-* the step budget adapts to a target time per cell, so fast and slow cells get comparable confidence;
+* the budget adapts to a target time per cell, so fast and slow cells get comparable confidence: a
+  repeat is a fifth of the target, in as many steps as fit; a cell so fast that ``MAX_STEPS`` steps
+  fill less than that gets more repeats instead (up to ``MAX_REPEATS``), so it is timed for the
+  target too;
 * every clock read follows a host sync on the step's loss, so asynchronous backends (JAX, GPUs)
   cannot end a timer before their work is done.
 
@@ -32,7 +35,8 @@ import numpy as np
 
 WARMUP_STEPS = 3
 MIN_STEPS, MAX_STEPS = 2, 200
-REPEATS = 5
+REPEATS = 5  # the least, and the count whenever MAX_STEPS steps fill a fifth of the target
+MAX_REPEATS = 50
 UNSTABLE_CV = 0.10
 
 
@@ -95,12 +99,20 @@ def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, steps: int) -> tuple
     return x[idx], y[idx]
 
 
+def budget(target_s: float, step_s: float) -> tuple[int, int]:
+    """Steps per repeat and repeats that fill ``target_s`` seconds of steps of ``step_s`` seconds."""
+    step_s = max(step_s, 1e-6)
+    steps = int(min(MAX_STEPS, max(MIN_STEPS, math.ceil(target_s / REPEATS / step_s))))
+    repeats = int(min(MAX_REPEATS, max(REPEATS, math.ceil(target_s / (steps * step_s)))))
+    return steps, repeats
+
+
 def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: float, callbacks=(),
-                steps: int | None = None) -> TrainSpeed:
+                steps: int | None = None, repeats: int | None = None) -> TrainSpeed:
     """Steady-state training throughput of an already compiled ``model``.
 
     ``callbacks`` run inside the timed region, before the timer's clock reads (tests use this to plant
-    a known slowdown). ``steps`` fixes the steps per repeat instead of budgeting them from the warm-up
+    a known slowdown). ``steps`` and ``repeats`` fix the budget instead of deriving it from the warm-up
     (a cell's further speed processes use the first one's, so all its repeats are alike).
     """
     xw, yw = _batches(x, y, batch_size, WARMUP_STEPS)
@@ -110,14 +122,13 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
     warmup_s = time.perf_counter() - t0
     # Steps after the first are already compiled: they estimate the steady step time for budgeting.
     est_step = float(np.median(warm.step_s[1:])) if len(warm.step_s) > 1 else warmup_s
-    if steps is None:
-        steps = int(min(MAX_STEPS, max(MIN_STEPS, math.ceil(target_s / REPEATS / max(est_step, 1e-6)))))
+    steps, repeats = budget(target_s, est_step) if steps is None else (steps, repeats or REPEATS)
 
     xs, ys = _batches(x, y, batch_size, steps)
     timer = step_timer()
     with _gc_paused():
-        model.fit(xs, ys, batch_size=batch_size, epochs=REPEATS, shuffle=False, verbose=0, callbacks=[*callbacks, timer])
-    step_s = np.array(timer.step_s).reshape(REPEATS, steps)
+        model.fit(xs, ys, batch_size=batch_size, epochs=repeats, shuffle=False, verbose=0, callbacks=[*callbacks, timer])
+    step_s = np.array(timer.step_s).reshape(repeats, steps)
     per_repeat = steps * batch_size / step_s.sum(axis=1)
     median_step = float(np.median(timer.step_s))
     return TrainSpeed(
@@ -125,7 +136,7 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
         cv=float(np.std(per_repeat, ddof=1) / np.mean(per_repeat)) if len(per_repeat) > 1 else float("nan"),
         compile_s=max(0.0, warmup_s - WARMUP_STEPS * median_step),
         steps_per_repeat=steps,
-        repeats=REPEATS,
+        repeats=repeats,
         step_s=list(timer.step_s),
         repeat_samples_per_s=[float(v) for v in per_repeat],
     )

@@ -147,13 +147,14 @@ def _slowdown_callbacks(fraction: float) -> list:
 
 
 def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unverified: bool = False,
-             spawned_at: float | None = None, speed_only: bool = False, steps: int | None = None) -> dict[str, Any]:
+             spawned_at: float | None = None, speed_only: bool = False, steps: int | None = None,
+             repeats: int | None = None) -> dict[str, Any]:
     """Measure ``cell``; returns ``{"row": {...}, "epochs": [...], "steps": [...], "repeat_samples_per_s": [...]}``.
 
     ``spawned_at`` (wall clock, from the parent) lets the row record the fixed cost of a cell: spawn,
     framework import, data loading and the first model build, everything before measuring starts.
     ``speed_only`` (a cell's second and later speed processes) skips training for accuracy; ``steps``
-    fixes the steps per timed repeat.
+    and ``repeats`` fix the timing budget.
     """
     _inject_fault(cell)
     deterministic = not cell.jit_compile
@@ -183,7 +184,8 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     except ValueError as exc:
         notes.append(f"flops_per_sample, gflops_achieved, efficiency: {exc}")
     train = measure.train_speed(model, x_train, y_train, cell.batch_size, cell.speed_target_s,
-                                callbacks=_slowdown_callbacks(_planted(PLANT_SLOWDOWN_ENV, cell)), steps=steps)
+                                callbacks=_slowdown_callbacks(_planted(PLANT_SLOWDOWN_ENV, cell)), steps=steps,
+                                repeats=repeats)
     infer = measure.infer_speed(model, x_test, cell.batch_size, cell.speed_target_s / 2)
     row.update(
         train_samples_per_s=train.samples_per_s, train_samples_per_s_cv=train.cv, compile_s=train.compile_s,
@@ -252,7 +254,7 @@ def main(argv: list[str]) -> int:
     print(f"rnnbench cell {job['cell'].get('cell_id', '?')}: pid {os.getpid()}, cores {cores}, threads {job['threads']}",
           flush=True)
     result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data_path"), job.get("allow_unverified", False),
-                      job.get("spawned_at"), job.get("speed_only", False), job.get("steps"))
+                      job.get("spawned_at"), job.get("speed_only", False), job.get("steps"), job.get("repeats"))
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, default=float))
     os.replace(tmp, result_path)  # the parent sees a whole result or none

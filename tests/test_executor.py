@@ -63,7 +63,7 @@ def test_speed_processes_are_pooled_into_one_row(tmp_path):
 
 
 def _fake_payload(speed):
-    row = {"steps_per_repeat": 2, "peak_rss_mb": 100.0, "train_samples_per_s": speed, "notes": ""}
+    row = {"steps_per_repeat": 2, "repeats": 5, "peak_rss_mb": 100.0, "train_samples_per_s": speed, "notes": ""}
     return {"row": row, "epochs": [], "steps": [{"repeat": r, "step": s, "step_s": 0.01} for r in range(5) for s in range(2)],
             "repeat_samples_per_s": [speed] * 5}
 
@@ -78,6 +78,8 @@ def test_speed_processes_run_in_interleaved_rounds_and_a_late_failure_fails_the_
 
     def fake_spawn(self, cell, log_path, extra):
         calls.append((cell.model, bool(extra.get("speed_only"))))
+        if extra.get("speed_only"):  # later processes get the first one's budget
+            assert (extra["steps"], extra["repeats"]) == (2, 5)
         if cell.model == "gru" and len([c for c in calls if c[0] == "gru"]) == 3:
             return None, "killed by SIGSEGV"
         return _fake_payload(100.0), ""
