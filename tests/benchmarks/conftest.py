@@ -11,11 +11,17 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+#: Threads for the suites: one, like the seed preset's cells, unless RNNBENCH_BENCH_THREADS says otherwise.
+#: With both of the 2-core machine's cores in use, other work stalls the parallel ops: in one overhead run
+#: with two threads, 5 of 11 pairs came out at 0.52-0.62 (a 30-step LSTM fit taking up to 1.9x as long as
+#: the fit beside it; a short script ran beside part of it), against 0.92-1.06 in the session before.
+BENCH_THREADS = int(os.environ.get("RNNBENCH_BENCH_THREADS", "1"))
+
+
 def pytest_configure(config):
-    from bench.executor import default_threads
     from bench.runner import pin_threads
 
-    pin_threads(os.environ.get("KERAS_BACKEND", "tensorflow"), default_threads())
+    pin_threads(os.environ.get("KERAS_BACKEND", "tensorflow"), BENCH_THREADS)
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -23,6 +29,6 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
     env = environment.collect()
     machine_info.update(
-        gpus=env["gpus"], cudnn=env["cudnn"], cpu_flags=env["cpu"]["flags"], usable_cores=env["cpu"]["usable_cores"],
+        threads=BENCH_THREADS, gpus=env["gpus"], cudnn=env["cudnn"], cpu_flags=env["cpu"]["flags"], usable_cores=env["cpu"]["usable_cores"],
         packages=env["packages"],
     )
