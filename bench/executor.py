@@ -244,7 +244,7 @@ class LocalExecutor:
         with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=self._work_dir()) as tmp:
             job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job.write_text(json.dumps({
-                "cell": cell.to_dict(), "threads": self.threads, "sentinel": self._sentinel_core(),
+                "cell": cell.to_dict(), "threads": self.threads,
                 "data_path": self.data_path, "allow_unverified": self.allow_unverified, "spawned_at": time.time(),
                 **extra,
             }))
@@ -278,15 +278,6 @@ class LocalExecutor:
         tail = _tail(log_path)
         error = f"{reason}; log {log_path.name}" + (f": {tail}" if tail else "")
         return CellOutcome(cell, "failed", {"error": error, "wall_s": wall_s, **self._settings()})
-
-    def _sentinel_core(self) -> str | None:
-        """Where the machine sentinel runs beside a cell: a usable core outside ``cpus``, any core
-        (``"-"``) when unconfined threads leave one free, or nowhere (None) when every core is busy."""
-        usable = sorted(os.sched_getaffinity(0))
-        if self.cpus:
-            spare = [c for c in usable if c not in self.cpus]
-            return str(spare[0]) if spare else None
-        return "-" if self.threads < len(usable) else None
 
     def _settings(self) -> dict[str, Any]:
         """The executor's settings a row records: threads, and the cores when confined to some."""

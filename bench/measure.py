@@ -28,7 +28,7 @@ from __future__ import annotations
 import gc
 import math
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,7 +56,6 @@ def step_timer():
         def __init__(self) -> None:
             super().__init__()
             self.step_s: list[float] = []
-            self.start_s: list[float] = []  # perf_counter at each step's start
 
         def on_train_batch_begin(self, batch, logs=None):
             self._t0 = time.perf_counter()
@@ -64,7 +63,6 @@ def step_timer():
         def on_train_batch_end(self, batch, logs=None):
             sync_on_loss(logs)
             self.step_s.append(time.perf_counter() - self._t0)
-            self.start_s.append(self._t0)
 
     return StepTimer()
 
@@ -78,8 +76,6 @@ class TrainSpeed:
     repeats: int
     step_s: list[float] = field(repr=False)  # raw per-step times of the timed repeats
     repeat_samples_per_s: list[float] = field(repr=False, default_factory=list)
-    #: the machine sentinel's median burst time in each repeat (bench.sentinel); empty without one
-    repeat_machine_s: list[float | None] = field(repr=False, default_factory=list)
 
     @property
     def unstable(self) -> bool:
@@ -112,13 +108,12 @@ def budget(target_s: float, step_s: float) -> tuple[int, int]:
 
 
 def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: float, callbacks=(),
-                steps: int | None = None, repeats: int | None = None, sentinel=None) -> TrainSpeed:
+                steps: int | None = None, repeats: int | None = None) -> TrainSpeed:
     """Steady-state training throughput of an already compiled ``model``.
 
     ``callbacks`` run inside the timed region, before the timer's clock reads (tests use this to plant
     a known slowdown). ``steps`` and ``repeats`` fix the budget instead of deriving it from the warm-up
     (a cell's further speed processes use the first one's, so all its repeats are alike).
-    ``sentinel`` (a :class:`bench.sentinel.Sentinel`) runs beside the timed fit.
     """
     xw, yw = _batches(x, y, batch_size, WARMUP_STEPS)
     warm = step_timer()
@@ -131,15 +126,9 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
 
     xs, ys = _batches(x, y, batch_size, steps)
     timer = step_timer()
-    with sentinel or nullcontext(), _gc_paused():
+    with _gc_paused():
         model.fit(xs, ys, batch_size=batch_size, epochs=repeats, shuffle=False, verbose=0, callbacks=[*callbacks, timer])
     step_s = np.array(timer.step_s).reshape(repeats, steps)
-    machine_s = []
-    if sentinel is not None:
-        from bench.sentinel import repeat_medians
-
-        starts = np.array(timer.start_s).reshape(repeats, steps)
-        machine_s = repeat_medians(sentinel.samples, list(zip(starts[:, 0], starts[:, -1] + step_s[:, -1], strict=True)))
     per_repeat = steps * batch_size / step_s.sum(axis=1)
     median_step = float(np.median(timer.step_s))
     return TrainSpeed(
@@ -150,7 +139,6 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
         repeats=repeats,
         step_s=list(timer.step_s),
         repeat_samples_per_s=[float(v) for v in per_repeat],
-        repeat_machine_s=machine_s,
     )
 
 
@@ -189,18 +177,13 @@ def pool_processes(payloads: list[dict]) -> dict:
     the drift between processes too, which is what a regression gate must not mistake for a change.
     Raw steps keep their process apart by numbering repeats on (process 2's first repeat follows
     process 1's last). Inference figures and ``compile_s`` are medians over processes; ``peak_rss_mb``
-    the largest; ``machine_cv`` spans every process's repeats, like the CV.
+    the largest.
     """
     first = payloads[0]
     row = {**first["row"], "processes": len(payloads)}
     if len(payloads) == 1:
         return {**first, "row": row}
     pooled = [v for p in payloads for v in p["repeat_samples_per_s"]]
-    machine = [v for p in payloads for v in p.get("repeat_machine_s", [])]
-    if machine:
-        from bench.sentinel import machine_cv
-
-        row["machine_cv"] = machine_cv(machine)
     row.update(
         train_samples_per_s=float(np.median(pooled)),
         train_samples_per_s_cv=float(np.std(pooled, ddof=1) / np.mean(pooled)),
@@ -221,4 +204,4 @@ def pool_processes(payloads: list[dict]) -> dict:
     for p in payloads:
         steps.extend({**s, "repeat": s["repeat"] + offset} for s in p["steps"])
         offset += len(p["repeat_samples_per_s"])
-    return {**first, "row": row, "steps": steps, "repeat_samples_per_s": pooled, "repeat_machine_s": machine}
+    return {**first, "row": row, "steps": steps, "repeat_samples_per_s": pooled}

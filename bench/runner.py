@@ -12,7 +12,6 @@ import json
 import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -149,14 +148,13 @@ def _slowdown_callbacks(fraction: float) -> list:
 
 def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unverified: bool = False,
              spawned_at: float | None = None, speed_only: bool = False, steps: int | None = None,
-             repeats: int | None = None, sentinel: str | None = None, work_dir: str | None = None) -> dict[str, Any]:
+             repeats: int | None = None) -> dict[str, Any]:
     """Measure ``cell``; returns ``{"row": {...}, "epochs": [...], "steps": [...], "repeat_samples_per_s": [...]}``.
 
     ``spawned_at`` (wall clock, from the parent) lets the row record the fixed cost of a cell: spawn,
     framework import, data loading and the first model build, everything before measuring starts.
     ``speed_only`` (a cell's second and later speed processes) skips training for accuracy; ``steps``
-    and ``repeats`` fix the timing budget. ``sentinel`` is the core for the machine sentinel
-    (:mod:`bench.sentinel`; ``"-"``: any), None for none; its samples go to a file in ``work_dir``.
+    and ``repeats`` fix the timing budget.
     """
     _inject_fault(cell)
     deterministic = not cell.jit_compile
@@ -185,16 +183,9 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
         row["infer_flops_per_sample"] = flops.forward_flops_per_sample(model, cell.maxlen)
     except ValueError as exc:
         notes.append(f"flops_per_sample, gflops_achieved, efficiency: {exc}")
-    watcher = None
-    if sentinel is not None:
-        from bench.sentinel import Sentinel
-
-        watcher = Sentinel(sentinel, Path(work_dir or tempfile.gettempdir()) / f"sentinel-{os.getpid()}.txt")
-    else:
-        notes.append("machine_cv: no core left free for the sentinel (threads = usable cores)")
     train = measure.train_speed(model, x_train, y_train, cell.batch_size, cell.speed_target_s,
                                 callbacks=_slowdown_callbacks(_planted(PLANT_SLOWDOWN_ENV, cell)), steps=steps,
-                                repeats=repeats, sentinel=watcher)
+                                repeats=repeats)
     infer = measure.infer_speed(model, x_test, cell.batch_size, cell.speed_target_s / 2)
     row.update(
         train_samples_per_s=train.samples_per_s, train_samples_per_s_cv=train.cv, compile_s=train.compile_s,
@@ -202,12 +193,6 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
         infer_samples_per_s=infer.samples_per_s, infer_latency_ms_p50=infer.latency_ms_p50,
         infer_latency_ms_p95=infer.latency_ms_p95,
     )
-    if watcher is not None:
-        from bench.sentinel import machine_cv
-
-        row["machine_cv"] = machine_cv(train.repeat_machine_s)
-        if row["machine_cv"] is None:
-            notes.append("machine_cv: the sentinel timed too few bursts")
     if row.get("flops_per_sample"):
         row["gflops_achieved"] = row["flops_per_sample"] * train.samples_per_s / 1e9
     step_rows = [
@@ -258,7 +243,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     row["notes"] = "; ".join(notes)
     return {"row": row, "epochs": epochs, "steps": step_rows, "data_fingerprint": data.fingerprint,
-            "repeat_samples_per_s": train.repeat_samples_per_s, "repeat_machine_s": train.repeat_machine_s}
+            "repeat_samples_per_s": train.repeat_samples_per_s}
 
 
 def main(argv: list[str]) -> int:
@@ -269,8 +254,7 @@ def main(argv: list[str]) -> int:
     print(f"rnnbench cell {job['cell'].get('cell_id', '?')}: pid {os.getpid()}, cores {cores}, threads {job['threads']}",
           flush=True)
     result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data_path"), job.get("allow_unverified", False),
-                      job.get("spawned_at"), job.get("speed_only", False), job.get("steps"), job.get("repeats"),
-                      job.get("sentinel"), str(job_path.parent))
+                      job.get("spawned_at"), job.get("speed_only", False), job.get("steps"), job.get("repeats"))
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, default=float))
     os.replace(tmp, result_path)  # the parent sees a whole result or none

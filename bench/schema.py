@@ -15,7 +15,7 @@ METRIC_COLUMNS = (
     "gflops_achieved", "efficiency", "val_acc", "test_acc", "test_loss", "wall_s",
     # extensions
     "acc_ceiling", "val_acc_best", "infer_flops_per_sample", "unstable", "threads", "steps_per_repeat", "repeats",
-    "startup_s", "notes", "processes", "cpus", "machine_cv",
+    "startup_s", "notes", "processes", "cpus",
 )
 CELL_COLUMNS = PARAM_COLUMNS + STATUS_COLUMNS + METRIC_COLUMNS
 #: What a readable cells.csv must start with; extension columns after it may differ between versions.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from bench.measure import UNSTABLE_CV, pool_processes
@@ -38,11 +37,3 @@ def test_processes_pool_repeats_and_renumber_steps():
     assert row["test_acc"] == 0.8 and out["epochs"] == [{"epoch": 1}]  # accuracy comes from the first process
     assert row["notes"].startswith("first; speed pooled over 3 processes (their median samples/s: 100, 80, 90)")
     assert sorted({s["repeat"] for s in out["steps"]}) == list(range(9))
-
-
-def test_machine_cv_spans_every_process():
-    a, b = _payload([100, 100], 500, 300), _payload([100, 100], 500, 300)
-    a["repeat_machine_s"], b["repeat_machine_s"] = [0.001, 0.001], [0.002, None]
-    row = pool_processes([a, b])["row"]
-    assert row["machine_cv"] == pytest.approx(np.std([1, 1, 2], ddof=1) / np.mean([1, 1, 2]))
-    assert "machine_cv" not in pool_processes([_payload([1, 2], 5, 3), _payload([1, 2], 5, 3)])["row"]
