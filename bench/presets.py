@@ -21,10 +21,10 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
     ),
     "seed": (
         "The tutorial's experiment: SimpleRNN, 4x SimpleRNN, LSTM, GRU at maxlen 500, batch 128, 10 epochs, 1 thread, 10 s of speed timing",
-        # One thread and 10 s of timing (five 2 s repeats): the steadiest speed figures measured on the
-        # 2-core machine, CV <= 3% for all 8 cells (these models, XLA off and on) in 4 of 4 runs, against
-        # 7/8 or 8/8 at 5 s and 3/8-8/8 with two threads (README, "How steady the numbers are here").
-        # The generic kernels train as fast on one thread as on two at this size.
+        # One thread: measured on the 2-core machine (these models, XLA off and on, README "How steady the
+        # numbers are here"), a cell's CV was <= 3% for 59 of 64 cells on one thread, 29 of 48 on two,
+        # because two threads stall whenever anything else wants a core. The generic kernels train about
+        # as fast on one thread as on two at this size. 10 s of timing: five 2 s repeats.
         SweepSpec(
             models=TUTORIAL_MODELS, kernels=("generic",), maxlen=(500,), batch_size=(128,), epochs=10,
             speed_target_s=10.0, timeout_s=3600, threads=1,
