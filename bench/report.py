@@ -160,18 +160,25 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def _plain_log_ticks(axes, xticks) -> None:
-    """Log axes labelled with plain numbers (64, 256; 1,500) instead of 6x10^1."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+def _plain_log_labels(axis) -> None:
+    """A log axis labelled with plain numbers (1,500 rather than 1.5x10^3), every label one size."""
+    from matplotlib.ticker import FuncFormatter
 
     plain = FuncFormatter(lambda v, _: f"{v:,.0f}")
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(plain)
+    axis.set_tick_params(which="both", labelsize=8)
+
+
+def _plain_log_ticks(axes, xticks) -> None:
+    """Log-log facets: x ticks at the given values only (the batch sizes), y labelled with plain numbers."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     for ax in axes:
         ax.set_xticks(xticks)
-        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
-        ax.tick_params(axis="y", which="minor", labelsize=7)
+        _plain_log_labels(ax.yaxis)
 
 
 def chart_throughput_vs_batch(ok, colours, out: Path) -> str | None:
@@ -261,11 +268,7 @@ def chart_accuracy_vs_throughput(ok, colours, out: Path) -> str | None:
                     palette=colours, alpha=0.8, ax=ax)
     ax.set(xscale="log", xlabel="training throughput (samples/s, log scale)", ylabel="test accuracy",
            title="Which model is worth its cost (point size: parameters)")
-    from matplotlib.ticker import FuncFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    ax.tick_params(axis="x", which="minor", labelsize=7)
+    _plain_log_labels(ax.xaxis)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return _save(fig, out / "accuracy_vs_throughput.png")
 
