@@ -65,7 +65,7 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_preset: str = "defaul
     fixed.add_argument("--test-samples", type=_samples, metavar="N|all", help="use the first N test samples, or all")
     fixed.add_argument("--timeout", type=float, help="seconds before a cell is killed and recorded as failed")
     fixed.add_argument("--speed-target", type=float, help="seconds of timed training steps per cell")
-    fixed.add_argument("--threads", type=int, metavar="N", help="framework threads per cell (default: every usable core)")
+    fixed.add_argument("--threads", type=int, metavar="N", help="framework threads per cell (default: one per --cpus core, else every usable core)")
     fixed.add_argument("--cpus", metavar="LIST",
                        help="cores every cell process is confined to, e.g. 1 or 0,1 (default: every usable core; threads default to their number)")
     fixed.add_argument("--processes", type=int, metavar="N",
@@ -152,6 +152,8 @@ def _spec_from_args(args: argparse.Namespace):
         value = getattr(args, flag)
         if value is not None:
             overrides[field] = None if value is _ALL else value
+    if "cpus" in overrides and "threads" not in overrides:
+        overrides["threads"] = None  # --cpus alone: one thread per core given, whatever the preset's threads
     return base.replace(**overrides) if overrides else base
 
 

@@ -93,8 +93,8 @@ class SweepSpec:
     timeout_s: float = 3600.0
     #: a cell whose resident memory exceeds this is killed and recorded as failed (None: 80% of RAM)
     memory_limit_mb: float | None = None
-    #: framework threads per cell (None: every usable core). Fewer threads than cores leave room for
-    #: the machine's own background work, which steadies timings on a small machine.
+    #: framework threads per cell (None: one per core of ``cpus``, else every usable core). Fewer threads
+    #: than cores leave room for the machine's own background work, which steadies timings on a small machine.
     threads: int | None = None
     #: CPU cores every cell process is confined to (Linux scheduler affinity, like ``taskset -c``; None:
     #: every core this process may use). With fewer cores than the machine has, the others take the OS,

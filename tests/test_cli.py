@@ -251,6 +251,11 @@ def test_overrides_reach_the_spec_and_all_lifts_a_subset():
     assert spec.train_samples is None and spec.test_samples == 300 and spec.threads == 1
     assert spec.processes == 3 and spec.cpus == (0, 1)
     assert spec.batch_size == (64, 256)  # the rest comes from the default preset
+    # --cpus alone gives one thread per core, even over a preset that fixes threads (seed: 1)
+    cpus_only = _spec_from_args(build_parser().parse_args(["run", "--preset", "seed", "--cpus", "0,1"]))
+    assert cpus_only.cpus == (0, 1) and cpus_only.threads is None
+    both = _spec_from_args(build_parser().parse_args(["run", "--preset", "seed", "--cpus", "0,1", "--threads", "1"]))
+    assert both.threads == 1
 
 
 @pytest.mark.parametrize("args, message", [
