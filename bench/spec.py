@@ -215,7 +215,7 @@ def from_mapping(data: dict[str, Any], base: SweepSpec | None = None, source: st
         k = str(unknown[0])
         raise BadInput(f"{source}: unknown key {k!r}{_closest(k, tuple(_FIELDS))}; known keys: {', '.join(_FIELDS)}")
     values = dict(data)
-    for name in (*SweepSpec.AXES, "cpus"):
+    for name in SweepSpec.AXES:
         if name in values and isinstance(values[name], list):
             values[name] = tuple(values[name])
     return dataclasses.replace(base or SweepSpec(), **values)

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench import environment
 from bench.datasets import imdb
-from bench.executor import Executor, LocalExecutor, check_cpus, default_memory_limit_mb
+from bench.executor import Executor, LocalExecutor, default_memory_limit_mb
 from bench.plan import skip_reason
 from bench.progress import Progress
 from bench.spec import Cell, SweepSpec
@@ -61,8 +61,11 @@ def run_sweep(
     # Bad input is found before any stored result is touched or any cell runs.
     if spec.dataset == "imdb":  # a missing or unverified file
         imdb.verify(imdb.locate(data_path), allow_unverified=allow_unverified)
-    if spec.cpus and executor is None:
-        check_cpus(spec.cpus)
+    # The executor checks its settings (unusable cpus) on creation: made here, it does so before the store.
+    executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.threads,
+                                         processes=spec.processes, cpus=spec.cpus, data_path=data_path,
+                                         allow_unverified=allow_unverified,
+                                         memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb())
     with RunStore(out_dir) as store:
         previous = store.read_run_json()
         def wanted(c: Cell) -> bool:
@@ -83,10 +86,6 @@ def run_sweep(
             "calibration": (previous or {}).get("calibration", []),
         }
         store.write_run_json(meta)
-        executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.threads,
-                                             processes=spec.processes, cpus=spec.cpus, data_path=data_path,
-                                             allow_unverified=allow_unverified,
-                                             memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb())
         runnable = []
         with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout) as progress:
             for cell in todo:
