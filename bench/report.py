@@ -160,23 +160,25 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def _plain_log_labels(axis) -> None:
-    """A log axis labelled with plain numbers (1,500 rather than 1.5x10^3), every label one size."""
-    from matplotlib.ticker import FuncFormatter
+def _plain_number(value: float, _pos=None) -> str:
+    """A tick label as a plain number (1,500 rather than 1.5x10^3)."""
+    return f"{value:,.0f}"
 
-    plain = FuncFormatter(lambda v, _: f"{v:,.0f}")
-    axis.set_major_formatter(plain)
-    axis.set_minor_formatter(plain)
+
+def _plain_log_labels(axis) -> None:
+    """A log axis labelled with plain numbers, majors and minors alike, every label one size."""
+    axis.set_major_formatter(_plain_number)
+    axis.set_minor_formatter(_plain_number)
     axis.set_tick_params(which="both", labelsize=8)
 
 
 def _plain_log_ticks(axes, xticks) -> None:
     """Log-log facets: x ticks at the given values only (the batch sizes), y labelled with plain numbers."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import NullFormatter
 
     for ax in axes:
         ax.set_xticks(xticks)
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.xaxis.set_major_formatter(_plain_number)
         ax.xaxis.set_minor_formatter(NullFormatter())
         _plain_log_labels(ax.yaxis)
 
