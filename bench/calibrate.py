@@ -20,6 +20,7 @@ REPEATS = 30
 
 def measure(threads: int, size: int = SIZE, repeats: int = REPEATS) -> dict:
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    from bench.measure import coefficient_of_variation
     from bench.runner import pin_threads
 
     pin_threads(backend, threads)
@@ -39,7 +40,7 @@ def measure(threads: int, size: int = SIZE, repeats: int = REPEATS) -> dict:
     return {
         "backend": backend, "threads": threads, "size": size, "repeats": repeats,
         "matmul_gflops": 2 * size**3 / median / 1e9,
-        "cv": float(np.std(times, ddof=1) / np.mean(times)),
+        "cv": coefficient_of_variation(times),
     }
 
 

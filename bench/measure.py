@@ -40,6 +40,12 @@ MAX_REPEATS = 50
 UNSTABLE_CV = 0.10
 
 
+def coefficient_of_variation(values) -> float:
+    """Sample standard deviation over the mean (NaN for fewer than two values)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.std(values, ddof=1) / np.mean(values)) if len(values) > 1 else float("nan")
+
+
 def sync_on_loss(logs) -> None:
     """Wait for the step that produced ``logs`` by pulling its loss to the host (async backends, GPUs)."""
     if logs and "loss" in logs:
@@ -133,7 +139,7 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
     median_step = float(np.median(timer.step_s))
     return TrainSpeed(
         samples_per_s=float(np.median(per_repeat)),
-        cv=float(np.std(per_repeat, ddof=1) / np.mean(per_repeat)) if len(per_repeat) > 1 else float("nan"),
+        cv=coefficient_of_variation(per_repeat),
         compile_s=max(0.0, warmup_s - WARMUP_STEPS * median_step),
         steps_per_repeat=steps,
         repeats=repeats,
@@ -186,7 +192,7 @@ def pool_processes(payloads: list[dict]) -> dict:
     pooled = [v for p in payloads for v in p["repeat_samples_per_s"]]
     row.update(
         train_samples_per_s=float(np.median(pooled)),
-        train_samples_per_s_cv=float(np.std(pooled, ddof=1) / np.mean(pooled)),
+        train_samples_per_s_cv=coefficient_of_variation(pooled),
         repeats=len(pooled),
         peak_rss_mb=max(p["row"]["peak_rss_mb"] for p in payloads),
     )
