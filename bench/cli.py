@@ -73,16 +73,19 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_preset: str = "defaul
     fixed.add_argument("--memory-limit", type=float, metavar="MB", help="kill a cell whose resident memory exceeds MB (default: 80%% of RAM)")
 
 
-def _add_verdict_options(p: argparse.ArgumentParser, max_slowdown: float, why: str) -> None:
-    """The thresholds and output format shared by ``compare`` and ``gate``."""
+def _add_verdict_options(p: argparse.ArgumentParser, max_slowdown: float, why: str, accuracy: bool = True) -> None:
+    """The thresholds and output format shared by ``compare``, ``gate`` and ``ab``."""
     p.add_argument("--max-slowdown", type=float, default=max_slowdown,
                    help=f"throughput drop that counts, as a fraction (default {max_slowdown:.2f}{why})")
-    p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="absolute test-accuracy drop that counts (default 0.02)")
+    if accuracy:
+        p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="absolute test-accuracy drop that counts (default 0.02)")
     p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
     p.add_argument("--format", choices=("markdown", "json"), default="markdown")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bench.ab import AB_ROUNDS
+
     parser = _Parser(prog="rnnbench", description="Benchmark and compare recurrent networks (Keras 3).")
     parser.add_argument("--version", action="version", version=f"rnnbench {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -111,14 +114,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("new", metavar="NEW_DIR")
     _add_verdict_options(p, max_slowdown=0.10, why="")
 
-    p = sub.add_parser("gate", help="CI regression gate: run a preset (regress), compare it with a baseline, "
-                                    "rerun speed-flagged cells to confirm; exit 1 on a regression")
+    p = sub.add_parser("gate", help="CI regression gate: run a preset (regress), compare it with a baseline; speed "
+                                    "gated against the baseline on its own machine, else by an A/B with its commit; "
+                                    "exit 1 on a regression")
     p.add_argument("--baseline", default="results/baseline-regress", metavar="DIR",
                    help="baseline run directory (default: results/baseline-regress)")
+    p.add_argument("--base", metavar="REF",
+                   help="gate speed by an A/B against this git revision (branch, tag, commit) on this machine, "
+                        "whatever machine the baseline came from (a pull request: --base main)")
     _add_sweep_options(p, default_preset="regress")
     p.set_defaults(preset="regress")
-    p.add_argument("--out", default="runs/gate", metavar="DIR", help="run directory, rerun into DIR/confirm (default: runs/gate)")
+    p.add_argument("--out", default="runs/gate", metavar="DIR",
+                   help="run directory; a rerun goes to DIR/confirm, an A/B to DIR/ab (default: runs/gate)")
+    p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N",
+                   help=f"A/B rounds per cell and version (default {AB_ROUNDS})")
     _add_verdict_options(p, max_slowdown=0.15, why=": above this machine's measured run-to-run drift")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+    p = sub.add_parser("ab", help="same-machine A/B: time a sweep's cells with BASE_REF's code and with this code, "
+                                  "interleaved; exit 1 when this code is slower")
+    p.add_argument("base_ref", metavar="BASE_REF", help="git revision to compare against: a branch, tag or commit")
+    _add_sweep_options(p, default_preset="regress")
+    p.set_defaults(preset="regress")
+    p.add_argument("--out", default="runs/ab", metavar="DIR",
+                   help="work directory: the base's code in DIR/base-code, each timing in DIR/cells (default: runs/ab)")
+    p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N",
+                   help=f"rounds per cell and version (default {AB_ROUNDS})")
+    _add_verdict_options(p, max_slowdown=0.15, why=", as the gate's", accuracy=False)
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
     p = sub.add_parser("data", help="data sets: list, info NAME, fetch NAME")
@@ -278,13 +300,38 @@ def cmd_gate(args: argparse.Namespace) -> int:
     name = Path(args.sweep).stem if args.sweep else args.preset
     result = run_gate(args.baseline, spec, args.out, preset=None if args.sweep else name,
                       max_slowdown=args.max_slowdown, max_accuracy_drop=args.max_accuracy_drop, alpha=args.alpha,
-                      quiet=args.quiet)
+                      quiet=args.quiet, base_ref=args.base, rounds=args.rounds)
+    print(result.to_json() if args.format == "json" else result.to_markdown())
+    return EXIT_REGRESSION if result.regressions else EXIT_OK
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    from bench import ab
+    from bench.compare import check_thresholds
+    from bench.plan import skip_reason
+
+    check_thresholds(args.max_slowdown, 0.0, args.alpha)
+    if args.rounds < 1:
+        raise BadInput(f"--rounds must be at least 1, got {args.rounds}")
+    cells = [c for c in _spec_from_args(args).expand() if skip_reason(c) is None]
+    if not cells:
+        raise BadInput("none of the sweep's cells can run on this machine (see 'rnnbench run --dry-run')")
+    out = Path(args.out)
+    try:
+        base = ab.materialise(args.base_ref, out / "base-code")
+        new = ab.this_version()
+        for version in (base, new):
+            ab.imported_from(version, out)
+    except ab.ABUnavailable as exc:
+        raise BadInput(f"no A/B possible: {exc}") from None
+    result = ab.run_ab(cells, _spec_from_args(args), base, new, out / "cells", rounds=args.rounds,
+                       max_slowdown=args.max_slowdown, alpha=args.alpha, quiet=args.quiet)
     print(result.to_json() if args.format == "json" else result.to_markdown())
     return EXIT_REGRESSION if result.regressions else EXIT_OK
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "gate": cmd_gate,
-            "data": cmd_data}
+            "ab": cmd_ab, "data": cmd_data}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

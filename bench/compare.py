@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 from tabulate import tabulate
 
 from bench.errors import BadInput
@@ -33,6 +32,9 @@ from bench.store import read_table
 
 ALPHA = 0.01
 REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
+#: Speed measured but deliberately not judged: ``INFO`` where another measurement gates it (the gate's
+#: A/B), ``NOT_GATED`` where nothing can (see bench/gate.py). Neither changes the exit code.
+INFO, NOT_GATED = "info", "not gated"
 
 
 @dataclass
@@ -83,8 +85,9 @@ def _float(row: dict[str, str], column: str) -> float | None:
         raise BadInput(f"cells.csv: damaged value {text!r} in column {column!r} of cell {row.get('cell_id')!r}") from None
 
 
-def _label(row: dict[str, str]) -> str:
-    jit = "xla" if row["jit_compile"] == "True" else "noxla"
+def label(row: dict) -> str:
+    """A cell's parameters in one short line, for tables and progress output."""
+    jit = "xla" if str(row["jit_compile"]) == "True" else "noxla"
     return f"{row['model']}/{row['kernel']} {row['backend']} {row['device']} {jit} L{row['maxlen']} B{row['batch_size']} s{row['seed']}"
 
 
@@ -105,6 +108,7 @@ class Finding:
 class Comparison:
     findings: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    title: str = "rnnbench compare"
 
     @property
     def regressions(self) -> list[Finding]:
@@ -112,7 +116,7 @@ class Comparison:
 
     def to_markdown(self) -> str:
         n_reg = len(self.regressions)
-        head = f"**rnnbench compare: {n_reg} regression(s)**" if n_reg else "**rnnbench compare: no regression**"
+        head = f"**{self.title}: {n_reg} regression(s)**" if n_reg else f"**{self.title}: no regression**"
         rows = [[f.verdict, f.check, f.cell, _fmt(f.baseline), _fmt(f.new), f.change,
                  "" if f.p_value is None else f"{f.p_value:.2g}", f.note] for f in self.findings]
         table = tabulate(rows, headers=["verdict", "check", "cell", "baseline", "new", "change", "p", "note"],
@@ -164,30 +168,30 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_d
 
     for cid, b in base.cells.items():
         n = new.cells.get(cid)
-        label = _label(b)
+        name = label(b)
         if n is None:
-            result.findings.append(Finding(cid, label, "status", REGRESSION, b["status"], "missing", note="cell missing from the new run"))
+            result.findings.append(Finding(cid, name, "status", REGRESSION, b["status"], "missing", note="cell missing from the new run"))
             continue
         if b["status"] == "ok" and n["status"] == "failed":
-            result.findings.append(Finding(cid, label, "status", REGRESSION, "ok", "failed", note=n["error"][:120]))
+            result.findings.append(Finding(cid, name, "status", REGRESSION, "ok", "failed", note=n["error"][:120]))
             continue
         if b["status"] == "ok" and n["status"] == "skipped":
-            result.notes.append(f"{label}: newly skipped ({n['error']})")
+            result.notes.append(f"{name}: newly skipped ({n['error']})")
             continue
         if not (b["status"] == n["status"] == "ok"):
             continue
-        result.findings.extend(_compare_cell(cid, label, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha))
+        result.findings.extend(_compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha))
     for cid, n in new.cells.items():
         if cid not in base.cells:
-            result.notes.append(f"{_label(n)}: new cell (not in the baseline)")
+            result.notes.append(f"{label(n)}: new cell (not in the baseline)")
     return result
 
 
-def _compare_cell(cid, label, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha) -> list[Finding]:
+def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha) -> list[Finding]:
     out = []
     bp, np_ = _float(b, "params"), _float(n, "params")
     if bp is not None and np_ is not None and bp != np_:
-        out.append(Finding(cid, label, "params", REGRESSION, int(bp), int(np_), f"{np_ - bp:+,.0f}", note="parameter count changed"))
+        out.append(Finding(cid, name, "params", REGRESSION, int(bp), int(np_), f"{np_ - bp:+,.0f}", note="parameter count changed"))
 
     b_sps, n_sps = _float(b, "train_samples_per_s"), _float(n, "train_samples_per_s")
     if b_sps and n_sps:
@@ -205,6 +209,8 @@ def _compare_cell(cid, label, b, n, base, new, cross_machine, max_slowdown, max_
         ratio = n_sps / scale / b_sps
         p_slower = p_faster = None
         if cid in base.steps and cid in new.steps and len(base.steps[cid]) >= 3 and len(new.steps[cid]) >= 3:
+            from scipy.stats import mannwhitneyu  # here, not at the top: scipy costs every CLI start half a second
+
             new_steps = new.steps[cid] * scale
             p_slower = float(mannwhitneyu(new_steps, base.steps[cid], alternative="greater").pvalue)
             p_faster = float(mannwhitneyu(new_steps, base.steps[cid], alternative="less").pvalue)
@@ -218,12 +224,12 @@ def _compare_cell(cid, label, b, n, base, new, cross_machine, max_slowdown, max_
             verdict, p = UNCHANGED, p_slower if ratio < 1 else p_faster
             if abs(ratio - 1) > max_slowdown:
                 note.append(f"beyond threshold but not significant at alpha={alpha}")
-        out.append(Finding(cid, label, "speed", verdict, b_sps, n_sps, f"{ratio - 1:+.1%}", p, "; ".join(note)))
+        out.append(Finding(cid, name, "speed", verdict, b_sps, n_sps, f"{ratio - 1:+.1%}", p, "; ".join(note)))
 
     b_acc, n_acc = _float(b, "test_acc"), _float(n, "test_acc")
     if b_acc is not None and n_acc is not None:
         drop = b_acc - n_acc
         verdict = REGRESSION if drop > max_accuracy_drop else UNCHANGED
-        out.append(Finding(cid, label, "accuracy", verdict, b_acc, n_acc, f"{-drop:+.4f}",
+        out.append(Finding(cid, name, "accuracy", verdict, b_acc, n_acc, f"{-drop:+.4f}",
                            note=f"tolerance {max_accuracy_drop}" if verdict == REGRESSION else ""))
     return out

@@ -78,7 +78,8 @@ def _cudnn_version() -> str | None:
     return lines[-1] if lines else None
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The commit the harness's code is at, with ``+dirty`` when tracked files differ from it."""
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
@@ -101,6 +102,44 @@ def collect() -> dict[str, Any]:
         "gpus": gpus,
         "cudnn": _cudnn_version() if gpus else "n/a: no GPU",
         "host": socket.gethostname(),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(),
         "started_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
+
+
+#: Packages whose version changes a cell's speed: Keras, and each backend's framework.
+_BACKEND_PACKAGES = {"tensorflow": ("tensorflow",), "jax": ("jax", "jaxlib"), "torch": ("torch",)}
+
+
+def differences(recorded: dict[str, Any], current: dict[str, Any], backends: tuple[str, ...] = ("tensorflow",)) -> list[str]:
+    """What differs between two environments in a way that makes their speed figures incomparable.
+
+    CPU model, its vector flags and core count, the GPUs, Python, and the versions of Keras and of the
+    frameworks of ``backends``. The host name is left out: machines of one kind get other names, and
+    one machine can be renamed. An empty list: the same kind of machine and software.
+    """
+    def cpu(env: dict, key: str) -> Any:
+        value = (env.get("cpu") or {}).get(key) if isinstance(env.get("cpu"), dict) else None
+        return sorted(value) if isinstance(value, list) else value
+
+    def gpus(env: dict) -> list:
+        return sorted(str(g.get("name")) for g in env.get("gpus") or [] if isinstance(g, dict))
+
+    def package(env: dict, name: str) -> Any:
+        packages = env.get("packages")
+        return packages.get(name) if isinstance(packages, dict) else None
+
+    pairs = [("CPU", cpu(recorded, "model"), cpu(current, "model")),
+             ("CPU flags", cpu(recorded, "flags"), cpu(current, "flags")),
+             ("cores", cpu(recorded, "logical_cores"), cpu(current, "logical_cores")),
+             ("GPUs", gpus(recorded), gpus(current)),
+             ("Python", recorded.get("python"), current.get("python"))]
+    for name in ("keras", *(p for b in backends for p in _BACKEND_PACKAGES.get(b, ()))):
+        pairs.append((name, package(recorded, name), package(current, name)))
+    return [f"{what}: {_show(a)} vs {_show(b)}" for what, a, b in pairs if a != b]
+
+
+def _show(value: Any) -> str:
+    if value in (None, [], ""):
+        return "none"
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)

@@ -1,19 +1,44 @@
-"""The regression gate (``rnnbench gate``): run a preset, compare it with a baseline, confirm speed.
+"""The regression gate (``rnnbench gate``): run a preset, compare it with a baseline, gate speed on this machine.
 
-A speed regression on a shared machine has two causes: the code got slower, or the machine was slow
-for a while. Measured on the 2-core CI VM, runs of unchanged code drifted by up to -14% against the
-baseline, often all cells of a run together, for minutes, and now and then one cell by -22%; no
-statistic on one run can tell that from a real slowdown. So a cell flagged for speed is measured again in a fresh sweep of just the
-flagged cells, and its speed regression stands only if the rerun confirms it. A real slowdown
-persists; a slow spell of the machine rarely hits both. Accuracy, parameter-count and status
-regressions are deterministic and need no confirmation.
+Which path runs:
+
+* **Same machine** (the baseline's CPU, cores, GPUs, Python and framework versions match this
+  machine's, and no ``--base``): the preset is run and compared with the committed baseline. A speed
+  regression on a shared machine has two causes, slower code or a slow spell of the machine (runs of
+  unchanged code drifted by up to -14% against the baseline, often all cells together, for minutes), so
+  a cell flagged for speed is measured again in a fresh sweep of just the flagged cells, and its speed
+  regression stands only if the rerun confirms it.
+* **A/B** (the baseline comes from another machine, or ``--base REF`` names a revision): speed recorded
+  on another CPU is no reference (bench/ab.py says why), so the baseline's own commit (or ``REF``) is
+  exported from git and both versions time the cells here, interleaved (:mod:`bench.ab`); a flagged cell
+  is confirmed by a second A/B of it. Speed against the committed baseline is still shown, normalised
+  by calibration, as information.
+* **Speed not gated**: the A/B is impossible (no git, the commit is not in the clone, the base's code
+  does not install or start). Speed is reported, marked not gated with the reason and the command that
+  would gate it, and the exit code depends on the deterministic checks alone.
+
+On every path accuracy, parameter count and status are judged against the committed baseline: they are
+deterministic and need no confirmation.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from bench.compare import REGRESSION, UNCHANGED, Comparison, check_thresholds, compare_runs, load_run
+from bench import ab, environment
+from bench.compare import (
+    INFO,
+    NOT_GATED,
+    REGRESSION,
+    UNCHANGED,
+    Comparison,
+    Finding,
+    Run,
+    check_thresholds,
+    compare_runs,
+    load_run,
+)
+from bench.errors import BadInput
 from bench.spec import SweepSpec
 from bench.sweep import run_sweep
 
@@ -23,33 +48,108 @@ from bench.sweep import run_sweep
 GATE_MAX_SLOWDOWN = 0.15
 
 
+def _check_out(out: Path, baseline: Path) -> None:
+    """Refuse an --out that is, or lies inside, the baseline: the gate's sweep would overwrite it."""
+    o, b = out.resolve(), baseline.resolve()
+    if o == b or o.is_relative_to(b):
+        raise BadInput(f"--out {str(out)!r} is inside the baseline {str(baseline)!r}: the gate would overwrite it; choose another --out")
+
+
+def _confirmed(first: list[Finding], again: dict[str, Finding], how: str) -> None:
+    """Keep each flagged speed regression of ``first`` only where ``again`` (a rerun) confirms it."""
+    for f in first:
+        if f.check != "speed" or f.verdict != REGRESSION or f.new == "no result":
+            continue
+        rerun = again.get(f.cell_id)
+        if rerun is not None and rerun.verdict == REGRESSION:
+            f.note = "; ".join(filter(None, [f.note, f"confirmed by {how} ({rerun.change})"]))
+        else:
+            change = rerun.change if rerun is not None else "no result"
+            f.verdict = UNCHANGED
+            f.note = "; ".join(filter(None, [f.note, f"not confirmed: {how} gave {change} (a slow spell of the machine)"]))
+
+
+def _speed_flagged(result: Comparison) -> set[str]:
+    return {f.cell_id for f in result.regressions if f.check == "speed" and f.new != "no result"}
+
+
 def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str | None = None,
              max_slowdown: float = GATE_MAX_SLOWDOWN, max_accuracy_drop: float = 0.02, alpha: float = 0.01,
-             quiet: bool = False) -> Comparison:
-    """Run ``spec`` into ``out``, compare with ``baseline``, rerun speed-flagged cells into ``out/confirm``,
-    and return the verdicts, speed ones confirmed or cleared by the rerun."""
+             quiet: bool = False, base_ref: str | None = None, rounds: int = ab.AB_ROUNDS) -> Comparison:
+    """Run ``spec`` into ``out``, compare it with ``baseline`` and gate speed on the path that fits
+    (module docstring); return the final verdicts."""
     check_thresholds(max_slowdown, max_accuracy_drop, alpha)  # bad input is found before anything runs
+    if rounds < 1:
+        raise BadInput(f"--rounds must be at least 1, got {rounds}")
     base = load_run(baseline)
     out = Path(out)
-    run_sweep(spec, out, preset=preset, force=True, quiet=quiet)
-    first = compare_runs(base, load_run(out), max_slowdown, max_accuracy_drop, alpha)
-    flagged = {f.cell_id for f in first.regressions if f.check == "speed"}
-    if not flagged:
-        return first
+    _check_out(out, Path(baseline))
+    recorded = base.meta.get("environment") if isinstance(base.meta.get("environment"), dict) else {}
+    differences = environment.differences(recorded, environment.collect(), spec.backends)
+    if base_ref is None and not differences:
+        return _same_machine(base, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet)
+    return _ab_gate(base, recorded, differences, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet,
+                    base_ref, rounds)
 
-    run_sweep(spec, out / "confirm", preset=preset, force=True, quiet=quiet, only=flagged)
-    confirm = compare_runs(base, load_run(out / "confirm"), max_slowdown, max_accuracy_drop, alpha, only=flagged)
-    again = {f.cell_id: f for f in confirm.findings if f.check == "speed"}
-    final = Comparison(notes=list(first.notes))
-    for f in first.findings:
-        if f.check == "speed" and f.cell_id in flagged:
-            rerun = again.get(f.cell_id)
-            if rerun is not None and rerun.verdict == REGRESSION:
-                f.note = "; ".join(filter(None, [f.note, f"confirmed by a rerun ({rerun.change})"]))
-            else:
-                change = rerun.change if rerun is not None else "no result"
-                f.verdict = UNCHANGED
-                f.note = "; ".join(filter(None, [f.note, f"not confirmed: a rerun gave {change} (a slow spell of the machine)"]))
-        final.findings.append(f)
-    final.notes.append(f"{len(flagged)} cell(s) flagged for speed were rerun in {out / 'confirm'}")
-    return final
+
+def _same_machine(base: Run, spec: SweepSpec, out: Path, preset, max_slowdown, max_accuracy_drop, alpha, quiet) -> Comparison:
+    run_sweep(spec, out, preset=preset, force=True, quiet=quiet)
+    result = compare_runs(base, load_run(out), max_slowdown, max_accuracy_drop, alpha)
+    result.notes.insert(0, "speed: against the committed baseline, recorded on this kind of machine")
+    flagged = _speed_flagged(result)
+    if flagged:
+        run_sweep(spec, out / "confirm", preset=preset, force=True, quiet=quiet, only=flagged)
+        confirm = compare_runs(base, load_run(out / "confirm"), max_slowdown, max_accuracy_drop, alpha, only=flagged)
+        _confirmed(result.findings, {f.cell_id: f for f in confirm.findings if f.check == "speed"}, "a rerun")
+        result.notes.append(f"{len(flagged)} cell(s) flagged for speed were rerun in {out / 'confirm'}")
+    result.title = "rnnbench gate"
+    return result
+
+
+def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec, out: Path, preset, max_slowdown,
+             max_accuracy_drop, alpha, quiet, base_ref: str | None, rounds: int) -> Comparison:
+    # Accuracy, parameters and status against the committed baseline; one speed process is enough, as
+    # speed here is information only.
+    run_sweep(spec.replace(processes=1), out, preset=preset, force=True, quiet=quiet)
+    new_run = load_run(out)
+    result = compare_runs(base, new_run, max_slowdown, max_accuracy_drop, alpha)
+    result.title = "rnnbench gate"
+    why = (f"--base {base_ref}" if base_ref is not None
+           else f"the baseline was recorded on another machine ({'; '.join(differences)})")
+    commit = str(recorded.get("git_commit") or "")
+    ref = base_ref if base_ref is not None else commit.removesuffix("+dirty")
+    try:
+        if not ref:
+            raise ab.ABUnavailable(f"the baseline's run.json records no git commit ({base.path / 'run.json'})")
+        base_code = ab.materialise(ref, out / "ab-code")
+        new_code = ab.this_version()
+        for version in (base_code, new_code):
+            ab.imported_from(version, out)
+        cells = [c for c in spec.expand() if (new_run.cells.get(c.cell_id) or {}).get("status") == "ok"]
+        speed = ab.run_ab(cells, spec, base_code, new_code, out / "ab", rounds=rounds, max_slowdown=max_slowdown,
+                          alpha=alpha, quiet=quiet)
+        flagged = _speed_flagged(speed)
+        if flagged:
+            again = ab.run_ab([c for c in cells if c.cell_id in flagged], spec, base_code, new_code, out / "ab-confirm",
+                              rounds=rounds, max_slowdown=max_slowdown, alpha=alpha, quiet=quiet)
+            _confirmed(speed.findings, {f.cell_id: f for f in again.findings if f.check == "speed"}, "a second A/B")
+            speed.notes.append(f"{len(flagged)} cell(s) flagged for speed were timed again in {out / 'ab-confirm'}")
+    except ab.ABUnavailable as exc:
+        for f in result.findings:
+            if f.check == "speed":
+                f.verdict = NOT_GATED
+        target = ref or "BASE_COMMIT"
+        result.notes.insert(0, f"speed NOT GATED ({why}): no A/B was possible: {exc}. To gate speed, run "
+                               f"'rnnbench gate --base {target}' in a full clone that has that commit, or re-record "
+                               "the baseline on this machine (README, Regression tracking)")
+        return result
+    if base_ref is None and commit.endswith("+dirty"):
+        speed.notes.append(f"the baseline was recorded with uncommitted changes on top of {ref[:10]}; the A/B uses that commit")
+    for f in result.findings:
+        if f.check == "speed":
+            f.verdict = INFO
+            f.note = "; ".join(filter(None, ["against the committed baseline, information only", f.note]))
+    result.notes.insert(0, f"speed gated by an A/B on this machine ({why}); accuracy, parameters and status against the committed baseline")
+    result.findings = speed.findings + result.findings
+    result.notes[1:1] = speed.notes
+    return result

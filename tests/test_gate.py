@@ -6,6 +6,8 @@ the real preset runs in CI's gate and in the validation runs reported in the clo
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from test_compare import _make_run
 
@@ -14,8 +16,12 @@ from bench.cli import main
 
 
 @pytest.fixture
-def base(tmp_path):
-    return _make_run(tmp_path / "base")
+def base(tmp_path, monkeypatch):
+    """A baseline recorded on "this" machine: the gate takes its same-machine path."""
+    path = _make_run(tmp_path / "base")
+    recorded = json.loads((path / "run.json").read_text())["environment"]
+    monkeypatch.setattr(gate.environment, "collect", lambda: dict(recorded))
+    return path
 
 
 def _fake_sweeps(monkeypatch, first_speed, rerun_speed, first_acc=0.85):

@@ -1,0 +1,320 @@
+"""Same-machine A/B: time cells with two versions of the harness's code on this machine, interleaved.
+
+A speed figure recorded on one CPU says little about another: between an AMD EPYC and an Intel Xeon VM
+of the same size the calibration matmul moved 0.60x while the recurrent cells moved 0.31-0.33x (issue
+16), so no normalisation makes a baseline from another machine a speed reference. What does hold on
+any machine is the question asv's ``continuous`` asks: is the new code slower than the base code
+*here*? Both versions time each cell in turn, the order alternating cell by cell and round by round
+(A B, B A, A B ...), so a slow spell of the machine hits both alike.
+
+Each version runs its own code in its own processes. The base is exported from git (``git archive``)
+and installed with pip into a private folder (no dependencies, no index: it uses the frameworks
+installed here); its processes get that folder first on ``PYTHONPATH`` and start with
+``PYTHONSAFEPATH`` so that no working directory can shadow it. A cell runs through that version's own
+``rnnbench run`` for one cell, speed only: the contract between versions is the command line and the
+run directory, the two things a release keeps stable, never internal APIs.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bench.compare import NOT_GATED, REGRESSION, Comparison, Finding, Run, compare_runs, label
+from bench.errors import BadInput
+from bench.schema import CELL_COLUMNS, STEP_COLUMNS
+from bench.spec import Cell, SweepSpec
+from bench.store import format_value, read_table
+
+#: Rounds per cell and version. Each round is one process per version (about 15 s for a regress cell
+#: here); three give each side 15 timed repeats and cost about 4.5 minutes for the regress preset.
+AB_ROUNDS = 3
+
+#: Test-only hooks (bench/runner.py) stand for a change in the new code, so the base never sees them.
+TEST_HOOKS = ("RNNBENCH_PLANT_SLOWDOWN", "RNNBENCH_PLANT_LABEL_NOISE", "RNNBENCH_FAULT_INJECT")
+
+#: A base whose code cannot install or start within this is as good as absent.
+INSTALL_TIMEOUT_S = 300
+
+
+class ABUnavailable(Exception):
+    """The A/B cannot run here (no git, a commit missing from the clone, a base that cannot install or
+    start); the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class CodeVersion:
+    """One version of the harness that cells can be run with."""
+
+    label: str  # "base" or "new"
+    ref: str  # what the user named: a commit, branch or tag, or "working tree"
+    commit: str | None
+    site: Path | None  # folder its packages are installed in (None: this process's own installation)
+    entry: str  # "module:function" of its rnnbench command
+
+    @property
+    def name(self) -> str:
+        short = (self.commit[:10] + ("+dirty" if self.commit.endswith("+dirty") else "")) if self.commit else "unknown commit"
+        named = self.commit is not None and self.commit.startswith(self.ref)  # the ref is the commit itself
+        return f"{self.label} ({short})" if named else f"{self.label} ({self.ref}, {short})"
+
+    def env(self) -> dict[str, str]:
+        """The environment its processes start with (the cells it spawns inherit it)."""
+        env = dict(os.environ, PYTHONSAFEPATH="1")
+        if self.site is not None:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.site), env.get("PYTHONPATH")]))
+            for name in TEST_HOOKS:
+                env.pop(name, None)
+        return env
+
+    def command(self, args: Sequence[str]) -> list[str]:
+        module, _, function = self.entry.partition(":")
+        code = f"import sys; sys.argv[0] = 'rnnbench'; from {module} import {function} as main; sys.exit(main())"
+        return [sys.executable, "-P", "-c", code, *args]
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=120)
+
+
+def source_root() -> Path:
+    """The git work tree the running harness comes from (where the base's commit is looked up)."""
+    if shutil.which("git") is None:
+        raise ABUnavailable("git is not installed")
+    here = Path(__file__).resolve().parent
+    proc = _git(here, "rev-parse", "--show-toplevel")
+    if proc.returncode != 0:
+        raise ABUnavailable(f"the harness at {here} is not in a git clone")
+    return Path(proc.stdout.strip())
+
+
+def resolve(ref: str, root: Path) -> str:
+    """The full commit id ``ref`` names in the clone at ``root``."""
+    proc = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if proc.returncode != 0:
+        shallow = _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
+        hint = " (a shallow clone: 'git fetch --unshallow' brings the history)" if shallow else ""
+        raise ABUnavailable(f"commit {ref!r} is not in the clone at {root}{hint}")
+    return proc.stdout.strip()
+
+
+def _entry_point(site: Path) -> str:
+    for path in site.glob("*.dist-info/entry_points.txt"):
+        parser = configparser.ConfigParser()
+        parser.read(path)
+        if parser.has_option("console_scripts", "rnnbench"):
+            return parser.get("console_scripts", "rnnbench").strip()
+    raise ABUnavailable(f"the code installed in {site} declares no rnnbench command")
+
+
+def materialise(ref: str, work: Path) -> CodeVersion:
+    """Export ``ref`` from git into ``work`` and install it there; the base side of an A/B."""
+    root = source_root()
+    commit = resolve(ref, root)
+    shutil.rmtree(work, ignore_errors=True)
+    src, site = work / "src", work / "site"
+    src.mkdir(parents=True)
+    archive = work / "code.tar"
+    proc = _git(root, "archive", "--format=tar", "-o", str(archive), commit)
+    if proc.returncode != 0:
+        raise ABUnavailable(f"git could not export {commit[:10]}: {proc.stderr.strip()[-200:]}")
+    with tarfile.open(archive) as tar:
+        tar.extractall(src, filter="data")
+    archive.unlink()
+    # No dependencies and no index: the base must run on the frameworks installed here, so that the
+    # two versions differ in the harness's code only.
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+             "--target", str(site), str(src)],
+            capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ABUnavailable(f"installing the code of {commit[:10]} took over {INSTALL_TIMEOUT_S} s") from None
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
+        raise ABUnavailable(f"the code of {commit[:10]} could not be installed: {last}")
+    return CodeVersion("base", ref, commit, site.resolve(), _entry_point(site))
+
+
+def this_version() -> CodeVersion:
+    """The running harness: the new side of an A/B."""
+    from bench import environment
+
+    package = __name__.rpartition(".")[0]
+    commit = environment.git_commit()
+    return CodeVersion("new", "working tree", commit, None, f"{package}.cli:main")
+
+
+def imported_from(version: CodeVersion, cwd: Path) -> Path:
+    """Where ``version``'s processes import its package from; ABUnavailable if it does not import, or if
+    a base would run code other than its own (the guard against the shadowing A/B must never suffer)."""
+    module = version.entry.partition(":")[0]
+    proc = subprocess.run([sys.executable, "-P", "-c", f"import {module} as m; print(m.__file__)"],
+                          env=version.env(), cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ABUnavailable(f"the {version.label} code does not start: {last}")
+    path = Path(proc.stdout.strip().splitlines()[-1]).resolve()
+    if version.site is not None and not path.is_relative_to(version.site):
+        raise ABUnavailable(f"the {version.label} code would import {path}, not its own copy in {version.site}")
+    return path
+
+
+def cell_args(cell: Cell, spec: SweepSpec, out: Path, threads: int) -> list[str]:
+    """``rnnbench run`` arguments that run exactly ``cell``, speed only, in one process, into ``out``.
+
+    Every setting of the cell is given as a flag (the preset named is only a starting point every
+    version has), so both versions time the same cell whatever their presets say.
+    """
+    args = [
+        "run", "--preset", "smoke", "--models", cell.model, "--kernels", cell.kernel, "--backends", cell.backend,
+        "--devices", cell.device, "--jit", str(cell.jit_compile).lower(), "--maxlen", str(cell.maxlen),
+        "--batch-size", str(cell.batch_size), "--seeds", str(cell.seed), "--dataset", cell.dataset, "--epochs", "0",
+        "--train-samples", str(cell.train_samples or "all"), "--test-samples", str(cell.test_samples or "all"),
+        "--speed-target", f"{cell.speed_target_s:g}", "--timeout", f"{spec.timeout_s:g}", "--threads", str(threads),
+        "--processes", "1", "--out", str(out), "--force", "--quiet", "--no-report",
+    ]
+    if spec.memory_limit_mb:
+        args += ["--memory-limit", f"{spec.memory_limit_mb:g}"]
+    return args
+
+
+@dataclass
+class Timing:
+    """One version's timing of one cell in one round: per-repeat throughput and raw step times."""
+
+    repeat_samples_per_s: list[float]
+    step_s: np.ndarray
+
+
+def read_timing(run_dir: Path, cell: Cell) -> Timing | str:
+    """The timing stored in a one-cell run directory, or why there is none."""
+    rows = read_table(run_dir / "cells.csv", CELL_COLUMNS)
+    if len(rows) != 1:
+        return f"{run_dir} holds {len(rows)} cells, expected 1"
+    row = rows[0]
+    if row["status"] != "ok":
+        return f"{row['status']}: {row['error']}"
+    by_repeat: dict[str, list[float]] = {}
+    steps_csv = run_dir / "steps.csv"
+    for r in read_table(steps_csv, STEP_COLUMNS) if steps_csv.is_file() else []:
+        try:
+            by_repeat.setdefault(r["repeat"], []).append(float(r["step_s"]))
+        except ValueError:
+            return f"{steps_csv}: damaged step time {r['step_s']!r}"
+    if not by_repeat:
+        return "no raw step times stored"
+    rates = [len(v) * cell.batch_size / sum(v) for v in by_repeat.values()]
+    return Timing(rates, np.array([s for v in by_repeat.values() for s in v]))
+
+
+#: Runs one version on one cell and returns its timing or why there is none; the gate's tests replace it.
+CellRunner = Callable[[CodeVersion, Cell, SweepSpec, Path], "Timing | str"]
+
+
+def run_version_cell(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Path) -> Timing | str:
+    """Time ``cell`` with ``version``'s own ``rnnbench run`` in a fresh process tree, into ``out``."""
+    threads = spec.threads or (len(spec.cpus) if spec.cpus else len(os.sched_getaffinity(0)))
+    out.mkdir(parents=True, exist_ok=True)
+    cpus = spec.cpus
+    with open(out.parent / f"{out.name}.log", "wb") as log:
+        try:
+            proc = subprocess.run(
+                version.command(cell_args(cell, spec, out, threads)), env=version.env(), cwd=out.parent,
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=spec.timeout_s + INSTALL_TIMEOUT_S,
+                # The cores go to the process, not as a flag: every cell process inherits them, and an
+                # older version without --cpus is confined all the same.
+                preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+            )
+        except subprocess.TimeoutExpired:
+            return f"its rnnbench run took over {spec.timeout_s + INSTALL_TIMEOUT_S:g} s"
+    if proc.returncode != 0:
+        tail = (out.parent / f"{out.name}.log").read_text(errors="replace").strip().splitlines()
+        return f"its rnnbench run exited with code {proc.returncode}: {tail[-1] if tail else 'no output'}"
+    try:
+        return read_timing(out, cell)
+    except BadInput as exc:
+        return f"unreadable result: {exc}"
+
+
+def _pooled(path: Path, cells: list[Cell], timings: dict[str, list[Timing]], threads: int | None, meta: dict) -> Run:
+    """One version's rounds as one run: repeats pooled (median throughput), raw steps concatenated."""
+    rows, steps = {}, {}
+    for cell in cells:
+        done = timings.get(cell.cell_id) or []
+        if not done:
+            continue
+        rates = [r for t in done for r in t.repeat_samples_per_s]
+        rows[cell.cell_id] = {
+            **{k: format_value(v) for k, v in cell.to_dict().items()}, "status": "ok", "error": "",
+            "train_samples_per_s": format_value(float(np.median(rates))), "threads": format_value(threads), "cpus": "",
+        }
+        steps[cell.cell_id] = np.concatenate([t.step_s for t in done])
+    return Run(path, meta, rows, steps)
+
+
+def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersion, work: Path, *,
+           rounds: int = AB_ROUNDS, max_slowdown: float = 0.15, alpha: float = 0.01, quiet: bool = False,
+           runner: CellRunner | None = None) -> Comparison:
+    """Time ``cells`` with both versions in interleaved rounds under ``work`` and compare their speed.
+
+    A cell the base cannot time is reported as not gated, with the base's own error; a cell the new
+    code cannot time is a regression. ``runner`` defaults to :func:`run_version_cell`.
+    """
+    runner = runner or run_version_cell
+    if rounds < 1:
+        raise BadInput(f"--rounds must be at least 1, got {rounds}")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    start = time.perf_counter()
+    timings: dict[str, dict[str, list[Timing]]] = {v.label: {} for v in (base, new)}
+    errors: dict[str, dict[str, str]] = {v.label: {} for v in (base, new)}
+    for r in range(rounds):
+        for i, cell in enumerate(cells):
+            # A B, then B A: neither version always runs first, right after the other has warmed the caches.
+            for version in (base, new) if (r + i) % 2 == 0 else (new, base):
+                result = runner(version, cell, spec, work / cell.cell_id / f"{version.label}-{r + 1}")
+                if isinstance(result, Timing):
+                    timings[version.label].setdefault(cell.cell_id, []).append(result)
+                    figure = f"{np.median(result.repeat_samples_per_s):,.0f} samples/s"
+                else:
+                    errors[version.label].setdefault(cell.cell_id, result)
+                    figure = f"no result ({result})"
+                if not quiet:
+                    print(f"A/B round {r + 1}/{rounds}  {label(cell.to_dict())}  {version.label}: {figure}", flush=True)
+
+    meta = {"environment": {}}  # one machine for both sides: nothing to normalise
+    threads = spec.threads or (len(spec.cpus) if spec.cpus else None)
+    a = _pooled(work / base.label, cells, timings[base.label], threads, meta)
+    b = _pooled(work / new.label, cells, timings[new.label], threads, meta)
+    result = Comparison(title="rnnbench ab")
+    both = set(a.cells) & set(b.cells)
+    if both:
+        speed = compare_runs(a, b, max_slowdown, 0.0, alpha, only=both)
+        for f in speed.findings:
+            if f.check == "speed":
+                n_a, n_b = len(timings[base.label][f.cell_id]), len(timings[new.label][f.cell_id])
+                f.note = "; ".join(filter(None, [f"A/B on this machine, {n_a}+{n_b} rounds", f.note]))
+                result.findings.append(f)
+    for cell in cells:
+        row = cell.to_dict()
+        if cell.cell_id in b.cells and cell.cell_id not in a.cells:
+            result.findings.append(Finding(cell.cell_id, label(row), "speed", NOT_GATED, None, b.cells[cell.cell_id]["train_samples_per_s"],
+                                           note=f"the base code could not time it: {errors[base.label].get(cell.cell_id, '')}"))
+        elif cell.cell_id not in b.cells:
+            result.findings.append(Finding(cell.cell_id, label(row), "speed", REGRESSION, None, "no result",
+                                           note=f"the new code produced no speed figure in the A/B: {errors[new.label].get(cell.cell_id, '')}"))
+    result.notes.append(f"speed: A/B of {base.name} against {new.name} on this machine, {rounds} interleaved round(s) "
+                        f"per cell, in {time.perf_counter() - start:.0f} s ({work})")
+    return result
