@@ -131,17 +131,20 @@ def materialise(ref: str, work: Path) -> CodeVersion:
     with tarfile.open(archive) as tar:
         tar.extractall(src, filter="data")
     archive.unlink()
-    # No dependencies and no index: the base must run on the frameworks installed here, so that the
-    # two versions differ in the harness's code only.
-    try:
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-             "--target", str(site), str(src)],
-            capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S,
-        )
-    except subprocess.TimeoutExpired:
-        raise ABUnavailable(f"installing the code of {commit[:10]} took over {INSTALL_TIMEOUT_S} s") from None
-    if proc.returncode != 0:
+    # No dependencies: the base must run on the frameworks installed here, so that the two versions
+    # differ in the harness's code only. Built offline with the setuptools installed here when that
+    # works; else pip builds it in isolation, fetching its build backend from the package index.
+    for offline in (True, False):
+        shutil.rmtree(site, ignore_errors=True)
+        flags = ["--no-build-isolation", "--no-index"] if offline else []
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *flags, "--target", str(site), str(src)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise ABUnavailable(f"installing the code of {commit[:10]} took over {INSTALL_TIMEOUT_S} s") from None
+        if proc.returncode == 0:
+            break
+    else:
         last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
         raise ABUnavailable(f"the code of {commit[:10]} could not be installed: {last}")
     return CodeVersion("base", ref, commit, site.resolve(), _entry_point(site))

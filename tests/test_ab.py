@@ -1,0 +1,234 @@
+"""Same-machine A/B (bench/ab.py) and the gate's choice of path (bench/gate.py).
+
+The verdict logic runs on prepared run directories and a fake cell runner (timing is not under test
+there); one slow test exports and installs a real commit and times a tiny cell with it, to prove that
+the base side runs its own code.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from bench import ab, environment, gate
+from bench.cli import main
+from bench.presets import get_preset
+from bench.spec import SweepSpec
+from bench.store import RunStore
+
+#: The gate's preset narrowed to two models; every gate call below passes the same --models.
+SPEC = get_preset("regress").replace(models=("lstm", "gru"))
+MODELS = ["--models", "lstm,gru"]
+THIS = {"host": "ci-2", "cpu": {"model": "Intel Xeon", "flags": ["avx"], "logical_cores": 2}, "gpus": [],
+        "python": "3.11.7", "packages": {"keras": "3.15.1", "tensorflow": "2.21.0"}}
+OTHER = {**THIS, "host": "vm", "cpu": {"model": "AMD EPYC", "flags": ["avx"], "logical_cores": 2},
+         "git_commit": "239f6e38a9c56bd3e8a6aeeb9010712fb0f559d2"}
+
+
+def _write_run(path, env, speed=1.0, acc=0.76, only=None):
+    """A run of SPEC's cells, lstm's throughput scaled by ``speed``, with raw steps and a calibration."""
+    rng = np.random.default_rng(len(str(path)))
+    with RunStore(path) as store:
+        for cell in SPEC.expand():
+            if only is not None and cell.cell_id not in only:
+                continue
+            sps = 1000.0 * (speed if cell.model == "lstm" else 1.0)
+            steps = [{"repeat": i // 10, "step": i % 10, "step_s": 32 / sps * (1 + 0.02 * rng.standard_normal())} for i in range(50)]
+            store.record({**cell.to_dict(), "status": "ok", "params": 1000, "train_samples_per_s": sps,
+                          "test_acc": acc if cell.model == "lstm" else 0.5, "threads": 1}, steps=steps)
+        store.write_run_json({"environment": env, "calibration": [{"backend": "tensorflow", "device": "cpu", "matmul_gflops": 100.0}]})
+    return path
+
+
+@pytest.fixture
+def gate_env(tmp_path, monkeypatch):
+    """A baseline recorded on another machine; the gate's own sweeps replaced by prepared runs."""
+    baseline = _write_run(tmp_path / "base", OTHER)
+    monkeypatch.setattr(gate.environment, "collect", lambda: dict(THIS))
+    sweeps = []
+
+    def fake_run_sweep(spec, out, preset=None, force=False, quiet=False, only=None):
+        sweeps.append((str(out), spec.processes))
+        _write_run(out, THIS, speed=0.6)  # 40% slower than the baseline: speed across machines is not a verdict
+
+    monkeypatch.setattr(gate, "run_sweep", fake_run_sweep)
+    return baseline, sweeps
+
+
+def _fake_ab(monkeypatch, new_speed, calls=None):
+    """The base's code 'installed' without git, each version timed by a fake runner."""
+    base = ab.CodeVersion("base", "239f6e3", OTHER["git_commit"], None, "bench.cli:main")
+    monkeypatch.setattr(gate.ab, "materialise", lambda ref, work: base)
+    monkeypatch.setattr(gate.ab, "imported_from", lambda version, cwd: cwd)
+
+    def runner(version, cell, spec, out):
+        if calls is not None:
+            calls.append((version.label, cell.model))
+        rate = 1000.0 * (new_speed if version.label == "new" and cell.model == "lstm" else 1.0)
+        rng = np.random.default_rng(len(calls or ()))
+        steps = 32 / rate * (1 + 0.01 * rng.standard_normal(40))
+        return ab.Timing([32 * 10 / s.sum() for s in steps.reshape(4, 10)], steps)
+
+    monkeypatch.setattr(gate.ab, "run_version_cell", runner)
+
+
+def test_a_baseline_from_another_machine_takes_the_ab_path(gate_env, tmp_path, monkeypatch, capsys):
+    baseline, sweeps = gate_env
+    calls = []
+    _fake_ab(monkeypatch, new_speed=1.0, calls=calls)
+    code = main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS])
+    out = capsys.readouterr().out
+    assert code == 0, out  # the -40% against the other machine's baseline is information, not a verdict
+    assert "speed gated by an A/B on this machine" in out and "CPU: AMD EPYC vs Intel Xeon" in out
+    assert "| info      | speed" in out and "A/B on this machine, 3+3 rounds" in out, out
+    assert len(calls) == 2 * 2 * 3  # two versions, two cells, three rounds
+    assert sweeps == [(str(tmp_path / "gate"), 1)]  # one accuracy sweep, one speed process
+
+
+def test_a_slower_new_side_in_the_ab_is_confirmed_and_fails_the_gate(gate_env, tmp_path, monkeypatch, capsys):
+    baseline, _ = gate_env
+    calls = []
+    _fake_ab(monkeypatch, new_speed=0.7, calls=calls)
+    code = main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "| regression | speed    | lstm/generic" in out and "confirmed by a second A/B (-30." in out, out
+    assert len(calls) == 12 + 2 * 3  # the confirmation times only the flagged lstm cell
+
+
+def test_without_the_baseline_commit_speed_is_reported_not_gated_and_the_gate_passes(gate_env, tmp_path, capsys):
+    baseline, _ = gate_env
+    run_json = baseline / "run.json"
+    meta = json.loads(run_json.read_text())
+    meta["environment"]["git_commit"] = "0" * 40  # a commit no clone has (as in a shallow clone)
+    run_json.write_text(json.dumps(meta))
+    code = main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "speed NOT GATED" in out and "no A/B was possible" in out and f"rnnbench gate --base {'0' * 40}" in out
+    assert "| not gated | speed" in out and "| regression" not in out
+
+
+def test_without_the_commit_an_accuracy_drop_still_fails_the_gate(tmp_path, monkeypatch, capsys):
+    baseline = _write_run(tmp_path / "base", {**OTHER, "git_commit": None})
+    monkeypatch.setattr(gate.environment, "collect", lambda: dict(THIS))
+    monkeypatch.setattr(gate, "run_sweep", lambda spec, out, **kw: _write_run(out, THIS, acc=0.60))
+    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 1
+    out = capsys.readouterr().out
+    assert "records no git commit" in out and "| regression | accuracy" in out
+
+
+def test_the_same_machine_keeps_the_direct_path(tmp_path, monkeypatch, capsys):
+    baseline = _write_run(tmp_path / "base", THIS)
+    monkeypatch.setattr(gate.environment, "collect", lambda: {**THIS, "host": "renamed"})  # a host name is no machine
+    monkeypatch.setattr(gate, "run_sweep", lambda spec, out, **kw: _write_run(out, THIS, speed=0.98))
+
+    def no_ab(ref, work):
+        raise AssertionError("the A/B must not run on the baseline's own machine")
+
+    monkeypatch.setattr(gate.ab, "materialise", no_ab)
+    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 0
+    assert "against the committed baseline, recorded on this kind of machine" in capsys.readouterr().out
+
+
+def test_base_ref_runs_the_ab_on_the_same_machine(tmp_path, monkeypatch, capsys):
+    baseline = _write_run(tmp_path / "base", THIS)
+    monkeypatch.setattr(gate.environment, "collect", lambda: dict(THIS))
+    monkeypatch.setattr(gate, "run_sweep", lambda spec, out, **kw: _write_run(out, THIS))
+    refs = []
+    _fake_ab(monkeypatch, new_speed=1.0)
+    materialise = gate.ab.materialise
+    monkeypatch.setattr(gate.ab, "materialise", lambda ref, work: refs.append(ref) or materialise(ref, work))
+    assert main(["gate", "--baseline", str(baseline), "--base", "main", "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 0
+    assert refs == ["main"] and "(--base main)" in capsys.readouterr().out
+
+
+def test_rounds_alternate_which_version_goes_first(tmp_path):
+    calls = []
+
+    def runner(version, cell, spec, out):
+        calls.append((version.label, cell.model))
+        return ab.Timing([1000.0], np.full(10, 0.032))
+
+    base, new = (ab.CodeVersion(label, "x", None, None, "bench.cli:main") for label in ("base", "new"))
+    ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", rounds=2, quiet=True, runner=runner)
+    assert calls == [("base", "lstm"), ("new", "lstm"), ("new", "gru"), ("base", "gru"),
+                     ("new", "lstm"), ("base", "lstm"), ("base", "gru"), ("new", "gru")]
+
+
+def test_a_cell_the_base_cannot_time_is_not_gated_and_one_the_new_code_cannot_time_regresses(tmp_path):
+    def runner(version, cell, spec, out):
+        if (version.label, cell.model) in (("base", "lstm"), ("new", "gru")):
+            return f"failed: {version.label} broke"
+        return ab.Timing([1000.0, 1010.0], np.full(20, 0.032))
+
+    base, new = (ab.CodeVersion(label, "x", None, None, "bench.cli:main") for label in ("base", "new"))
+    result = ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", rounds=1, quiet=True, runner=runner)
+    verdicts = {f.cell.split("/")[0]: (f.verdict, f.note) for f in result.findings}
+    assert verdicts["lstm"][0] == "not gated" and "base broke" in verdicts["lstm"][1]
+    assert verdicts["gru"][0] == "regression" and "new broke" in verdicts["gru"][1]
+
+
+def test_the_base_never_sees_the_test_plants(monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNBENCH_PLANT_SLOWDOWN", "lstm:0.3")
+    base = ab.CodeVersion("base", "x", None, tmp_path, "bench.cli:main")
+    new = ab.CodeVersion("new", "x", None, None, "bench.cli:main")
+    assert "RNNBENCH_PLANT_SLOWDOWN" not in base.env() and base.env()["PYTHONPATH"].startswith(str(tmp_path))
+    assert new.env()["RNNBENCH_PLANT_SLOWDOWN"] == "lstm:0.3"
+    assert base.env()["PYTHONSAFEPATH"] == new.env()["PYTHONSAFEPATH"] == "1"
+
+
+def test_gate_refuses_an_out_inside_the_baseline(tmp_path, monkeypatch, capsys):
+    baseline = _write_run(tmp_path / "base", THIS)
+    before = {p: p.read_bytes() for p in baseline.iterdir() if p.is_file()}
+    for out in (baseline, baseline / "sub"):
+        assert main(["gate", "--baseline", str(baseline), "--out", str(out), "--quiet", *MODELS]) == 2
+        assert "inside the baseline" in capsys.readouterr().err
+    assert {p: p.read_bytes() for p in baseline.iterdir() if p.is_file()} == before
+
+
+@pytest.mark.parametrize("change, expected", [
+    ({}, []),
+    ({"host": "elsewhere"}, []),
+    ({"cpu": {"model": "AMD EPYC", "flags": ["avx"], "logical_cores": 2}}, ["CPU: Intel Xeon vs AMD EPYC"]),
+    ({"cpu": {"model": "Intel Xeon", "flags": ["avx", "avx512f"], "logical_cores": 2}}, ["CPU flags: avx vs avx,avx512f"]),
+    ({"cpu": {"model": "Intel Xeon", "flags": ["avx"], "logical_cores": 8}}, ["cores: 2 vs 8"]),
+    ({"gpus": [{"name": "H200"}]}, ["GPUs: none vs H200"]),
+    ({"packages": {"keras": "3.16.0", "tensorflow": "2.21.0"}}, ["keras: 3.15.1 vs 3.16.0"]),
+    ({"packages": {"keras": "3.15.1", "tensorflow": "2.21.0", "torch": "2.5"}}, []),  # a backend the cells do not use
+])
+def test_which_differences_make_another_machine(change, expected):
+    assert environment.differences(THIS, {**THIS, **change}, ("tensorflow",)) == expected
+
+
+def test_differences_tolerate_a_run_json_of_the_wrong_shape():
+    assert environment.differences({"cpu": "x", "gpus": None, "packages": []}, THIS)  # differs, and no exception
+
+
+def test_a_missing_commit_is_named_with_the_shallow_clone_hint(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    with pytest.raises(ab.ABUnavailable, match="is not in the clone"):
+        ab.resolve("0" * 40, tmp_path)
+
+
+@pytest.mark.slow
+def test_the_base_runs_its_own_exported_code(tmp_path):
+    """HEAD exported and installed apart: its processes import that copy, and it times a real cell."""
+    try:
+        root = ab.source_root()
+    except ab.ABUnavailable as exc:
+        pytest.skip(f"not a git clone: {exc}")
+    base = ab.materialise("HEAD", tmp_path / "code")
+    assert base.commit == ab.resolve("HEAD", root) and base.site is not None
+    assert ab.imported_from(base, tmp_path).is_relative_to(base.site)
+    assert not ab.imported_from(ab.this_version(), tmp_path).is_relative_to(base.site)
+    spec = SweepSpec(models=("simple_rnn",), maxlen=(20,), batch_size=(32,), epochs=0, train_samples=256,
+                     test_samples=64, speed_target_s=0.2, threads=1)
+    cell = spec.expand()[0]
+    timing = ab.run_version_cell(base, cell, spec, tmp_path / "cells" / "base-1")
+    assert isinstance(timing, ab.Timing), timing
+    assert len(timing.repeat_samples_per_s) >= 5 and np.all(timing.step_s > 0)
+    assert (tmp_path / "cells" / "base-1" / "cells.csv").is_file()
