@@ -29,12 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from bench.compare import NOT_GATED, REGRESSION, Comparison, Finding, Run, compare_runs, label
-from bench.errors import BadInput
-from bench.schema import CELL_COLUMNS, STEP_COLUMNS
-from bench.spec import Cell, SweepSpec
-from bench.store import format_value, read_table
+from rnnbench.compare import NOT_GATED, REGRESSION, Comparison, Finding, compare_runs, label
+from rnnbench.errors import BadInput
+from rnnbench.schema import CELL_COLUMNS, STEP_COLUMNS
+from rnnbench.spec import Cell, SweepSpec
+from rnnbench.store import Run, format_value, read_table
 
 #: Rounds per cell and version. Each round is one process per version (about 15 s for a regress cell
 #: here); three give each side 15 timed repeats and cost about 4.5 minutes for the regress preset.
@@ -152,7 +151,7 @@ def materialise(ref: str, work: Path) -> CodeVersion:
 
 def this_version() -> CodeVersion:
     """The running harness: the new side of an A/B."""
-    from bench import environment
+    from rnnbench import environment
 
     package = __name__.rpartition(".")[0]
     commit = environment.git_commit()

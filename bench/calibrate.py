@@ -1,6 +1,6 @@
 """The calibration figure: dense float32 matmul GFLOP/s on the cells' backend, device and threads.
 
-Run as ``python -m bench.calibrate RESULT.json`` in a child set up exactly like a cell's, so that a
+Run as ``python -m rnnbench.calibrate RESULT.json`` in a child set up exactly like a cell's, so that a
 cell's ``efficiency`` (achieved GFLOP/s over this figure) compares like with like, and so that two
 runs from different machines can be normalised by it.
 """
@@ -20,8 +20,8 @@ REPEATS = 30
 
 def measure(threads: int, size: int = SIZE, repeats: int = REPEATS) -> dict:
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    from bench.measure import coefficient_of_variation
-    from bench.runner import pin_threads
+    from rnnbench.measure import coefficient_of_variation
+    from rnnbench.runner import pin_threads
 
     pin_threads(backend, threads)
     import keras

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from bench.errors import BadInput
+from rnnbench.errors import BadInput
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -45,7 +45,7 @@ def _version() -> str:
 
 def _add_sweep_options(p: argparse.ArgumentParser, default_preset: str = "default") -> None:
     src = p.add_mutually_exclusive_group()
-    from bench.presets import PRESETS
+    from rnnbench.presets import PRESETS
 
     src.add_argument("--preset", help=f"named sweep: {', '.join(PRESETS)} (default: {default_preset}; see README, Presets)")
     src.add_argument("--sweep", metavar="FILE.toml", help="sweep file (TOML); see README for its keys")
@@ -84,7 +84,7 @@ def _add_verdict_options(p: argparse.ArgumentParser, max_slowdown: float, why: s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bench.ab import AB_ROUNDS
+    from rnnbench.ab import AB_ROUNDS
 
     parser = _Parser(prog="rnnbench", description="Benchmark and compare recurrent networks (Keras 3).")
     parser.add_argument("--version", action="version", version=f"rnnbench {_version()}")
@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _spec_from_args(args: argparse.Namespace):
-    from bench import presets, spec
+    from rnnbench import presets, spec
 
     if args.sweep:
         base = spec.from_toml(args.sweep)
@@ -180,12 +180,12 @@ def _spec_from_args(args: argparse.Namespace):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from models import create_model, get_spec, list_models
+    from rnnbench.models import create_model, get_spec, list_models
 
     names = list_models(*args.patterns)
     if not names:
         raise BadInput(f"no registered model matches {' '.join(args.patterns)!r}; known models: {', '.join(list_models())}")
-    from bench.quiet import native_stderr_silenced
+    from rnnbench.quiet import native_stderr_silenced
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with native_stderr_silenced():
@@ -211,11 +211,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from bench.progress import describe
-    from bench.schema import CELL_COLUMNS
-    from bench.store import read_table
-    from bench.sweep import run_sweep
-    from bench.table import cells_table
+    from rnnbench.progress import describe
+    from rnnbench.store import load_run
+    from rnnbench.sweep import run_sweep
+    from rnnbench.table import cells_table
 
     spec = _spec_from_args(args)
     if args.dry_run:
@@ -228,14 +227,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                        retry_failed=args.retry_failed, quiet=args.quiet, data_path=args.data_path,
                        allow_unverified=args.allow_unverified_data)
     ids = {c.cell_id for c in result.cells}
-    rows = [r for r in read_table(out / "cells.csv", CELL_COLUMNS) if r["cell_id"] in ids]
+    rows = [r for r in load_run(out).cells.values() if r["cell_id"] in ids]
     if not args.quiet:
         print(cells_table(rows))
         counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
         print(f"\n{len(rows)} cells: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
               f"{result.ran} run now in {result.wall_s:.0f} s; results in {out}/")
     if not args.no_report:
-        from bench import report
+        from rnnbench import report
 
         path = report.build(out)
         if not args.quiet:
@@ -244,21 +243,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench import report
-    from bench.schema import CELL_COLUMNS
-    from bench.store import read_table
-    from bench.table import cells_table
+    from rnnbench import report
+    from rnnbench.store import load_run
+    from rnnbench.table import cells_table
 
     out = report.build(Path(args.run_dir), args.out)
-    print(cells_table(read_table(Path(args.run_dir) / "cells.csv", CELL_COLUMNS)))
+    print(cells_table(load_run(args.run_dir).cells.values()))
     print(f"\nreport: {out / 'REPORT.md'} and {out / 'index.html'}")
     return EXIT_OK
 
 
 def cmd_data(args: argparse.Namespace) -> int:
+    from rnnbench import datasets
     from tabulate import tabulate
-
-    from bench import datasets
 
     if args.action == "list":
         rows = [[d.name, d.description, d.source, len(datasets.cached_entries(d.name))] for d in datasets.DATASETS.values()]
@@ -272,7 +269,7 @@ def cmd_data(args: argparse.Namespace) -> int:
         for path in datasets.cached_entries(info.name):
             print(f"  {path.relative_to(datasets.cache_dir())}  {path.stat().st_size / 2**20:.1f} MiB")
         if info.name == "synthetic":
-            from bench.datasets import synthetic
+            from rnnbench.datasets import synthetic
 
             print("accuracy ceiling (Bayes-optimal reader, test split) by maxlen:")
             data = synthetic.generate()
@@ -286,7 +283,8 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from bench.compare import compare_runs, load_run
+    from rnnbench.compare import compare_runs
+    from rnnbench.store import load_run
 
     result = compare_runs(load_run(args.baseline), load_run(args.new), args.max_slowdown, args.max_accuracy_drop, args.alpha)
     print(result.to_json() if args.format == "json" else result.to_markdown())
@@ -294,7 +292,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from bench.gate import run_gate
+    from rnnbench.gate import run_gate
 
     spec = _spec_from_args(args)
     name = Path(args.sweep).stem if args.sweep else args.preset
@@ -306,9 +304,9 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
-    from bench import ab
-    from bench.compare import check_thresholds
-    from bench.plan import skip_reason
+    from rnnbench import ab
+    from rnnbench.compare import check_thresholds
+    from rnnbench.plan import skip_reason
 
     check_thresholds(args.max_slowdown, 0.0, args.alpha)
     if args.rounds < 1:

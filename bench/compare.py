@@ -20,15 +20,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-import numpy as np
+from rnnbench.errors import BadInput
+from rnnbench.store import Run, convert
 from tabulate import tabulate
-
-from bench.errors import BadInput
-from bench.schema import CELL_COLUMNS, STEP_COLUMNS
-from bench.store import read_table
 
 ALPHA = 0.01
 REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
@@ -37,52 +33,9 @@ REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
 INFO, NOT_GATED = "info", "not gated"
 
 
-@dataclass
-class Run:
-    path: Path
-    meta: dict[str, Any]
-    cells: dict[str, dict[str, str]]
-    steps: dict[str, np.ndarray]
-
-    @property
-    def machine(self) -> tuple:
-        env = self.meta.get("environment", {})
-        return (env.get("host"), (env.get("cpu") or {}).get("model"), tuple(g.get("name") for g in env.get("gpus", [])))
-
-    def calibration(self, backend: str, device: str) -> float | None:
-        for c in self.meta.get("calibration") or []:
-            if c.get("backend") == backend and c.get("device") == device and c.get("matmul_gflops"):
-                return float(c["matmul_gflops"])
-        return None
-
-
-def load_run(path: str | Path) -> Run:
-    p = Path(path)
-    if not p.is_dir():
-        raise BadInput(f"{str(p)!r} is not a run directory (it does not exist)")
-    if not (p / "cells.csv").is_file():
-        raise BadInput(f"{str(p)!r} is not a run directory (no cells.csv)")
-    try:
-        meta = json.loads((p / "run.json").read_text()) if (p / "run.json").is_file() else {}
-    except ValueError as exc:
-        raise BadInput(f"{p / 'run.json'}: damaged run.json ({exc})") from None
-    cells = {r["cell_id"]: r for r in read_table(p / "cells.csv", CELL_COLUMNS)}
-    steps: dict[str, list[float]] = {}
-    if (p / "steps.csv").is_file():
-        for r in read_table(p / "steps.csv", STEP_COLUMNS):
-            try:
-                steps.setdefault(r["cell_id"], []).append(float(r["step_s"]))
-            except ValueError:
-                raise BadInput(f"{p / 'steps.csv'}: damaged step time {r['step_s']!r} for cell {r['cell_id']!r}") from None
-    return Run(p, meta, cells, {k: np.array(v) for k, v in steps.items()})
-
-
 def _float(row: dict[str, str], column: str) -> float | None:
-    text = row.get(column, "")
-    try:
-        return float(text) if text != "" else None
-    except ValueError:
-        raise BadInput(f"cells.csv: damaged value {text!r} in column {column!r} of cell {row.get('cell_id')!r}") from None
+    value = convert(column, row.get(column, ""), f"cells.csv, cell {row.get('cell_id')!r}")
+    return None if value is None else float(value)
 
 
 def label(row: dict) -> str:

@@ -29,7 +29,7 @@ def visible_gpus(backend: str) -> tuple[str, ...]:
     code = _PROBE[backend] + "\nimport json,sys; sys.stdout.write('\\n'+json.dumps(names))"
     try:
         out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+            [sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=300,
             env={**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
         )
         return tuple(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -70,7 +70,7 @@ def _cudnn_version() -> str | None:
         return None
     code = "import tensorflow as tf; print(tf.sysconfig.get_build_info().get('cudnn_version'))"
     try:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        out = subprocess.run([sys.executable, "-P", "-c", code], capture_output=True, text=True, timeout=120,
                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     except (OSError, subprocess.SubprocessError):
         return None

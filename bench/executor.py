@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.devices import gpu_index
-from bench.errors import BadInput
-from bench.measure import pool_processes
-from bench.spec import Cell
+from rnnbench.devices import gpu_index
+from rnnbench.errors import BadInput
+from rnnbench.measure import pool_processes
+from rnnbench.spec import Cell
 
 STDERR_TAIL_LINES = 5
 WATCH_INTERVAL_S = 0.2
@@ -90,6 +90,9 @@ def _env(backend: str, device: str, threads: int, seed: int = 0) -> dict[str, st
         TF_CPP_MIN_LOG_LEVEL="2",
         PYTHONHASHSEED=str(seed),
         PYTHONUNBUFFERED="1",
+        # With -P on the command line: the working directory (a user's project with its own models/ or
+        # rnnbench/ package) never goes on sys.path, in the cell or in anything it starts.
+        PYTHONSAFEPATH="1",
     )
     return env
 
@@ -139,7 +142,7 @@ def _describe_exit(code: int) -> str:
 
 
 class LocalExecutor:
-    """Runs cells one at a time, each in a fresh ``python -m bench.runner`` process."""
+    """Runs cells one at a time, each in a fresh ``python -m rnnbench.runner`` process."""
 
     def __init__(self, log_dir: Path, timeout_s: float, threads: int | None = None,
                  data_path: str | None = None, allow_unverified: bool = False,
@@ -213,7 +216,7 @@ class LocalExecutor:
             with tempfile.TemporaryDirectory(dir=self._work_dir()) as tmp:
                 result = Path(tmp) / "calibration.json"
                 proc = subprocess.run(
-                    [sys.executable, "-m", "bench.calibrate", str(result), str(self.threads)],
+                    [sys.executable, "-P", "-m", "rnnbench.calibrate", str(result), str(self.threads)],
                     env=_env(backend, device, self.threads), capture_output=True, timeout=600,
                     preexec_fn=_child_setup(self.cpus),
                 )
@@ -252,7 +255,7 @@ class LocalExecutor:
             with open(log_path, "ab" if extra.get("speed_only") else "wb") as log:
                 # A new session, so a timeout kills the child and anything it started.
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "bench.runner", str(job), str(result)],
+                    [sys.executable, "-P", "-m", "rnnbench.runner", str(job), str(result)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                     env=child_env(cell, self.threads), start_new_session=True, preexec_fn=_child_setup(self.cpus),
                 )

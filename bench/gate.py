@@ -25,22 +25,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench import ab, environment
-from bench.compare import (
+from rnnbench import ab, environment
+from rnnbench.compare import (
     INFO,
     NOT_GATED,
     REGRESSION,
     UNCHANGED,
     Comparison,
     Finding,
-    Run,
     check_thresholds,
     compare_runs,
-    load_run,
 )
-from bench.errors import BadInput
-from bench.spec import SweepSpec
-from bench.sweep import run_sweep
+from rnnbench.errors import BadInput
+from rnnbench.spec import SweepSpec
+from rnnbench.store import Run, load_run
+from rnnbench.sweep import run_sweep
 
 #: The gate's default threshold: above the usual run-to-run drift measured here (at most -13.9% over 10
 #: plain runs), below the -23% throughput a 30% slower training step gives. Deeper slow spells (a cell at

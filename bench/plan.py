@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.devices import backend_installed, gpu_index, visible_gpus
-from bench.spec import Cell
-from models import get_spec
+from rnnbench.devices import backend_installed, gpu_index, visible_gpus
+from rnnbench.models import get_spec
+from rnnbench.spec import Cell
 
 
 def skip_reason(

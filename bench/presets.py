@@ -6,8 +6,8 @@ Each preset states the question it answers; sizes were chosen from per-cell cost
 
 from __future__ import annotations
 
-from bench.errors import BadInput
-from bench.spec import SweepSpec
+from rnnbench.errors import BadInput
+from rnnbench.spec import SweepSpec
 
 TUTORIAL_MODELS = ("simple_rnn", "stacked_simple_rnn", "lstm", "gru")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import IO
 
-from bench.spec import Cell
+from rnnbench.spec import Cell
 
 
 def describe(cell: Cell) -> str:

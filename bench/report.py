@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rnnbench.models import list_models
+from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
+from rnnbench.store import atomic_write_text, load_run, typed
 from tabulate import tabulate
-
-from bench.errors import BadInput
-from bench.schema import CELL_COLUMNS, EPOCH_COLUMNS
-from bench.store import atomic_write_text, read_table
-from models import list_models
 
 SHAPE = ["backend", "device", "maxlen", "batch_size", "seed"]
 
@@ -40,23 +37,22 @@ class Report:
     sections: list[Section] = field(default_factory=list)
 
 
+def _frame(rows: list[dict[str, str]], columns: tuple[str, ...], where: str) -> pd.DataFrame:
+    """Stored rows as a frame, each column converted by its declared type (never guessed by pandas)."""
+    typed_rows = [typed(r, f"{where}, cell {r.get('cell_id')!r}") for r in rows]
+    frame = pd.DataFrame(typed_rows, columns=list(dict.fromkeys([*columns, *(k for r in rows for k in r)])))
+    for column in frame.columns:
+        if column in FLOAT_COLUMNS or column in INT_COLUMNS:
+            frame[column] = pd.to_numeric(frame[column]).astype(float if column in FLOAT_COLUMNS else "Int64")
+    return frame
+
+
 def load(run_dir: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     """run.json, cells and epochs as frames; BadInput when the directory is not a readable run."""
-    if not (run_dir / "cells.csv").is_file():
-        raise BadInput(f"{str(run_dir)!r} is not a run directory (no cells.csv)")
-    read_table(run_dir / "cells.csv", CELL_COLUMNS)  # validates, with a clear message on damage
-    cells = pd.read_csv(run_dir / "cells.csv")
-    epochs = pd.DataFrame(columns=EPOCH_COLUMNS)
-    if (run_dir / "epochs.csv").is_file():
-        read_table(run_dir / "epochs.csv", EPOCH_COLUMNS)
-        epochs = pd.read_csv(run_dir / "epochs.csv")
-    meta = {}
-    if (run_dir / "run.json").is_file():
-        try:
-            meta = json.loads((run_dir / "run.json").read_text())
-        except ValueError as exc:
-            raise BadInput(f"{run_dir / 'run.json'}: damaged run.json ({exc})") from None
-    return meta, cells, epochs
+    run = load_run(run_dir)
+    cells = _frame(list(run.cells.values()), CELL_COLUMNS, str(run_dir / "cells.csv"))
+    epochs = _frame(run.epochs, EPOCH_COLUMNS, str(run_dir / "epochs.csv"))
+    return run.meta, cells, epochs
 
 
 def palette(models) -> dict[str, tuple]:

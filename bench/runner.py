@@ -1,4 +1,4 @@
-"""One cell, run inside its own spawned process: ``python -m bench.runner JOB.json RESULT.json``.
+"""One cell, run inside its own spawned process: ``python -m rnnbench.runner JOB.json RESULT.json``.
 
 The parent (:mod:`bench.executor`) has already fixed ``KERAS_BACKEND``, ``CUDA_VISIBLE_DEVICES`` and
 the thread variables in this process's environment; this module pins the framework's thread pools
@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from bench.spec import Cell
+from rnnbench.spec import Cell
 
 
 def pin_threads(backend: str, threads: int, deterministic: bool = False) -> None:
@@ -78,8 +77,7 @@ def _check_device(backend: str, device: str) -> None:
 
 def _compiled(cell: Cell):
     import keras
-
-    from models import create_model
+    from rnnbench.models import create_model
 
     keras.utils.set_random_seed(cell.seed)
     model = create_model(cell.model, kernel=cell.kernel, maxlen=cell.maxlen)
@@ -132,8 +130,7 @@ def _slowdown_callbacks(fraction: float) -> list:
     if not fraction:
         return []
     import keras
-
-    from bench.measure import sync_on_loss
+    from rnnbench.measure import sync_on_loss
 
     class PlantedSlowdown(keras.callbacks.Callback):
         def on_train_batch_begin(self, batch, logs=None):
@@ -161,9 +158,8 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     pin_threads(cell.backend, threads, deterministic)
     _check_device(cell.backend, cell.device)
     import keras
-
-    from bench import datasets, measure
-    from models import flops
+    from rnnbench import datasets, measure
+    from rnnbench.models import flops
 
     data = datasets.padded(cell.dataset, cell.maxlen, data_path=data_path, allow_unverified=allow_unverified)
     x_train, y_train = data.x_train[: cell.train_samples], data.y_train[: cell.train_samples]

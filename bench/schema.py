@@ -23,3 +23,15 @@ CELL_CORE_COLUMNS = CELL_COLUMNS[: CELL_COLUMNS.index("wall_s") + 1]
 EPOCH_COLUMNS = ("cell_id", "epoch", "loss", "acc", "val_loss", "val_acc", "epoch_s")
 STEP_COLUMNS = ("cell_id", "repeat", "step", "step_s")
 STATUSES = ("ok", "skipped", "failed")
+
+#: How a column is read back. Integers, floats and booleans are converted explicitly, column by column;
+#: every other column stays text, so a cell_id that looks like a number ("613e4...") stays a string.
+INT_COLUMNS = frozenset({"maxlen", "batch_size", "epochs", "seed", "train_samples", "test_samples", "params", "threads",
+                         "steps_per_repeat", "repeats", "processes", "epoch", "repeat", "step"})
+BOOL_COLUMNS = frozenset({"jit_compile", "unstable"})
+FLOAT_COLUMNS = frozenset({
+    "flops_per_sample", "train_samples_per_s", "train_samples_per_s_cv", "infer_samples_per_s", "infer_latency_ms_p50",
+    "infer_latency_ms_p95", "compile_s", "peak_rss_mb", "gpu_peak_mb", "gflops_achieved", "efficiency", "val_acc",
+    "test_acc", "test_loss", "wall_s", "acc_ceiling", "val_acc_best", "infer_flops_per_sample", "startup_s",
+    "loss", "acc", "val_loss", "epoch_s", "step_s",
+})

@@ -19,9 +19,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from bench.datasets import DATASETS
-from bench.errors import BadInput
-from models import KERNELS, get_spec, list_models
+from rnnbench.datasets import DATASETS
+from rnnbench.errors import BadInput
+from rnnbench.models import KERNELS, get_spec, list_models
 
 BACKENDS = ("tensorflow", "jax", "torch")
 _DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")

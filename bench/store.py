@@ -1,4 +1,11 @@
-"""The run directory: the only code that writes ``run.json``, ``cells.csv``, ``epochs.csv``, ``steps.csv``.
+"""The run directory: the only code that reads and writes ``run.json``, ``cells.csv``, ``epochs.csv``, ``steps.csv``.
+
+Reading: :func:`load_run` (every reader: report, compare, gate, the CLI) and :class:`RunStore` (the
+sweep that writes). ``run.json`` carries a format version and is checked for types, so a valid JSON
+file of the wrong shape is one line of bad input, not an AttributeError far away. CSV files are read
+as text and each column converted explicitly by its declared type (bench/schema.py): a ``cell_id``
+that looks like a number stays a string. Columns an older file lacks are filled empty; columns a
+newer version wrote, unknown here, are kept and written back.
 
 Durability rules, so that a kill at any moment loses at most the cell in flight:
 
@@ -16,18 +23,33 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from filelock import FileLock, Timeout
-
-from bench.atomic import atomic_write
-from bench.errors import BadInput
-from bench.schema import CELL_COLUMNS, CELL_CORE_COLUMNS, EPOCH_COLUMNS, STATUSES, STEP_COLUMNS
+from rnnbench.atomic import atomic_write
+from rnnbench.errors import BadInput
+from rnnbench.schema import (
+    BOOL_COLUMNS,
+    CELL_COLUMNS,
+    CELL_CORE_COLUMNS,
+    EPOCH_COLUMNS,
+    FLOAT_COLUMNS,
+    INT_COLUMNS,
+    STATUSES,
+    STEP_COLUMNS,
+)
 
 CELLS, EPOCHS, STEPS, RUN_JSON, LOCK = "cells.csv", "epochs.csv", "steps.csv", "run.json", ".rnnbench.lock"
+
+#: run.json's format. 1: the first versioned one (a run.json without "format" is from before, read alike).
+#: A reader refuses a newer format rather than guess what its fields mean.
+FORMAT_VERSION = 1
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -71,11 +93,128 @@ def read_table(path: Path, columns: Sequence[str], repair_tail: bool = False) ->
     if tuple(header[: len(required)]) != required:
         raise BadInput(f"{path}: damaged or not an rnnbench file (header does not start with {', '.join(columns[:3])}, ...)")
     rows = []
+    missing = [c for c in columns if c not in header]  # extension columns an older version did not write
     for number, fields in enumerate(lines[1:], start=2):
         if len(fields) != len(header):
             raise BadInput(f"{path}: damaged at line {number} ({len(fields)} fields, expected {len(header)})")
-        rows.append(dict(zip(header, fields, strict=False)))
+        rows.append({**dict(zip(header, fields, strict=True)), **dict.fromkeys(missing, "")})
     return rows
+
+
+def convert(column: str, text: str, where: str) -> Any:
+    """A stored value as its column's type (bench/schema.py); ``""`` is None (not measured).
+
+    BadInput names ``where`` (file and cell) when the text is not of the column's type.
+    """
+    if text == "" or column not in INT_COLUMNS | FLOAT_COLUMNS | BOOL_COLUMNS:
+        return None if text == "" else text
+    try:
+        if column in BOOL_COLUMNS:
+            return {"True": True, "False": False}[text]
+        if column in INT_COLUMNS:
+            return int(text)
+        return float(text)
+    except (KeyError, ValueError):
+        raise BadInput(f"{where}: damaged value {text!r} in column {column!r}") from None
+
+
+def typed(row: dict[str, str], where: str) -> dict[str, Any]:
+    """Every column of a stored row converted by :func:`convert`."""
+    return {column: convert(column, text, where) for column, text in row.items()}
+
+
+def _check_run_json(meta: Any, path: Path) -> dict[str, Any]:
+    """``meta`` if it has run.json's shape; BadInput naming the first field that does not."""
+    def bad(what: str) -> BadInput:
+        return BadInput(f"{path}: damaged run.json ({what}); move it away to start a new run here")
+
+    if not isinstance(meta, dict):
+        raise bad(f"expected an object, got {type(meta).__name__}")
+    version = meta.get("format", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise bad(f"format must be an integer, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise BadInput(f"{path}: written by a newer rnnbench (run.json format {version}, this one reads up to "
+                       f"{FORMAT_VERSION}); upgrade rnnbench to read it")
+    for key, kind in (("spec", dict), ("environment", dict), ("calibration", list), ("preset", str),
+                      ("first_started_at", str), ("cells", int)):
+        if meta.get(key) is not None and not isinstance(meta[key], kind):
+            raise bad(f"{key} must be {'an' if kind is int else 'a'} {kind.__name__}, got {type(meta[key]).__name__}")
+    env = meta.get("environment") or {}
+    for key, kind in (("cpu", dict), ("gpus", list), ("packages", dict), ("host", str), ("git_commit", str), ("python", str)):
+        if env.get(key) is not None and not isinstance(env[key], kind):
+            raise bad(f"environment.{key} must be a {kind.__name__}, got {type(env[key]).__name__}")
+    if not all(isinstance(g, dict) for g in env.get("gpus") or []):
+        raise bad("environment.gpus must be a list of objects")
+    for c in meta.get("calibration") or []:
+        if not isinstance(c, dict):
+            raise bad("calibration must be a list of objects")
+        gflops = c.get("matmul_gflops")
+        if gflops is not None and (not isinstance(gflops, (int, float)) or isinstance(gflops, bool)
+                                   or not math.isfinite(gflops) or gflops <= 0):
+            raise bad(f"calibration matmul_gflops must be a positive finite number, got {gflops!r}")
+    return meta
+
+
+def read_run_json(path: Path) -> dict[str, Any] | None:
+    """A checked run.json, or None when there is none."""
+    if not path.exists():
+        return None
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise BadInput(f"{path}: damaged run.json ({exc}); move it away to start a new run here") from None
+    return _check_run_json(meta, path)
+
+
+@dataclass
+class Run:
+    """A run directory as read back: run.json, cells by id (text, as stored) and raw step times."""
+
+    path: Path
+    meta: dict[str, Any]
+    cells: dict[str, dict[str, str]]
+    steps: dict[str, np.ndarray]
+    epochs: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def machine(self) -> tuple:
+        env = self.meta.get("environment") or {}
+        return (env.get("host"), (env.get("cpu") or {}).get("model"), tuple(g.get("name") for g in env.get("gpus") or []))
+
+    def calibration(self, backend: str, device: str) -> float | None:
+        for c in self.meta.get("calibration") or []:
+            if c.get("backend") == backend and c.get("device") == device and c.get("matmul_gflops"):
+                return float(c["matmul_gflops"])
+        return None
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory; BadInput naming the file and what is wrong when it is not a readable run.
+
+    Raw step times must be finite and positive: a statistic over a NaN decides nothing.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        raise BadInput(f"{str(p)!r} is not a run directory (it does not exist)")
+    if not (p / CELLS).is_file():
+        raise BadInput(f"{str(p)!r} is not a run directory (no cells.csv)")
+    meta = read_run_json(p / RUN_JSON) or {}
+    cells: dict[str, dict[str, str]] = {}
+    for row in read_table(p / CELLS, CELL_COLUMNS):
+        cells[row["cell_id"]] = row
+    steps: dict[str, list[float]] = {}
+    if (p / STEPS).is_file():
+        for r in read_table(p / STEPS, STEP_COLUMNS):
+            try:
+                step_s = float(r["step_s"])
+            except ValueError:
+                step_s = math.nan
+            if not math.isfinite(step_s) or step_s <= 0:
+                raise BadInput(f"{p / STEPS}: damaged step time {r['step_s']!r} for cell {r['cell_id']!r}")
+            steps.setdefault(r["cell_id"], []).append(step_s)
+    epochs = read_table(p / EPOCHS, EPOCH_COLUMNS) if (p / EPOCHS).is_file() else []
+    return Run(p, meta, cells, {k: np.array(v) for k, v in steps.items()}, epochs)
 
 
 class RunStore:
@@ -88,6 +227,7 @@ class RunStore:
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(self.dir / LOCK)
         self.rows: dict[str, dict[str, Any]] = {}
+        self.extra_columns: list[str] = []  # columns a newer version wrote: kept, in their order
 
     def __enter__(self) -> RunStore:
         try:
@@ -111,6 +251,7 @@ class RunStore:
     def _load(self) -> None:
         if self.cells_path.exists():
             rows = read_table(self.cells_path, CELL_COLUMNS, repair_tail=True)
+            self.extra_columns = [c for c in (rows[0] if rows else {}) if c not in CELL_COLUMNS]
             for row in rows:
                 if row["status"] not in STATUSES:
                     raise BadInput(f"{self.cells_path}: damaged row for cell {row['cell_id']!r} (status {row['status']!r})")
@@ -146,7 +287,7 @@ class RunStore:
             os.fsync(f.fileno())
 
     def _write_cells(self) -> None:
-        atomic_write_text(self.cells_path, _csv_text(CELL_COLUMNS, self.rows.values()))
+        atomic_write_text(self.cells_path, _csv_text(CELL_COLUMNS + tuple(self.extra_columns), self.rows.values()))
 
     def record(self, row: dict[str, Any], epochs: list[dict[str, Any]] = (), steps: list[dict[str, Any]] = ()) -> None:
         """Commit one finished cell: long-form rows first, then its row in cells.csv."""
@@ -157,13 +298,8 @@ class RunStore:
         self._write_cells()
 
     def write_run_json(self, payload: dict[str, Any]) -> None:
+        payload = {"format": FORMAT_VERSION, **{k: v for k, v in payload.items() if k != "format"}}
         atomic_write_text(self.dir / RUN_JSON, json.dumps(payload, indent=2, default=str) + "\n")
 
     def read_run_json(self) -> dict[str, Any] | None:
-        path = self.dir / RUN_JSON
-        if not path.exists():
-            return None
-        try:
-            return json.loads(path.read_text())
-        except (ValueError, OSError) as exc:
-            raise BadInput(f"{path}: damaged run.json ({exc}); move it away to start a new run here") from None
+        return read_run_json(self.dir / RUN_JSON)

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import environment
-from bench.datasets import imdb
-from bench.executor import Executor, LocalExecutor, default_memory_limit_mb
-from bench.plan import skip_reason
-from bench.progress import Progress
-from bench.spec import Cell, SweepSpec
-from bench.store import RunStore
+from rnnbench import environment
+from rnnbench.datasets import imdb
+from rnnbench.executor import Executor, LocalExecutor, default_memory_limit_mb
+from rnnbench.plan import skip_reason
+from rnnbench.progress import Progress
+from rnnbench.spec import Cell, SweepSpec
+from rnnbench.store import RunStore
 
 
 @dataclass

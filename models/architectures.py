@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from models.registry import register_model
+from rnnbench.models.registry import register_model
 
 _TUTORIAL = {"vocab_size": 10_000, "embed_dim": 32, "units": 32}
 _RECURRENT_KERNELS = ("generic", "cudnn")

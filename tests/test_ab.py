@@ -12,12 +12,11 @@ import subprocess
 
 import numpy as np
 import pytest
-
-from bench import ab, environment, gate
-from bench.cli import main
-from bench.presets import get_preset
-from bench.spec import SweepSpec
-from bench.store import RunStore
+from rnnbench import ab, environment, gate
+from rnnbench.cli import main
+from rnnbench.presets import get_preset
+from rnnbench.spec import SweepSpec
+from rnnbench.store import RunStore
 
 #: The gate's preset narrowed to two models; every gate call below passes the same --models.
 SPEC = get_preset("regress").replace(models=("lstm", "gru"))
@@ -60,7 +59,7 @@ def gate_env(tmp_path, monkeypatch):
 
 def _fake_ab(monkeypatch, new_speed, calls=None):
     """The base's code 'installed' without git, each version timed by a fake runner."""
-    base = ab.CodeVersion("base", "239f6e3", OTHER["git_commit"], None, "bench.cli:main")
+    base = ab.CodeVersion("base", "239f6e3", OTHER["git_commit"], None, "rnnbench.cli:main")
     monkeypatch.setattr(gate.ab, "materialise", lambda ref, work: base)
     monkeypatch.setattr(gate.ab, "imported_from", lambda version, cwd: cwd)
 
@@ -153,7 +152,7 @@ def test_rounds_alternate_which_version_goes_first(tmp_path):
         calls.append((version.label, cell.model))
         return ab.Timing([1000.0], np.full(10, 0.032))
 
-    base, new = (ab.CodeVersion(label, "x", None, None, "bench.cli:main") for label in ("base", "new"))
+    base, new = (ab.CodeVersion(label, "x", None, None, "rnnbench.cli:main") for label in ("base", "new"))
     ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", rounds=2, quiet=True, runner=runner)
     assert calls == [("base", "lstm"), ("new", "lstm"), ("new", "gru"), ("base", "gru"),
                      ("new", "lstm"), ("base", "lstm"), ("base", "gru"), ("new", "gru")]
@@ -165,7 +164,7 @@ def test_a_cell_the_base_cannot_time_is_not_gated_and_one_the_new_code_cannot_ti
             return f"failed: {version.label} broke"
         return ab.Timing([1000.0, 1010.0], np.full(20, 0.032))
 
-    base, new = (ab.CodeVersion(label, "x", None, None, "bench.cli:main") for label in ("base", "new"))
+    base, new = (ab.CodeVersion(label, "x", None, None, "rnnbench.cli:main") for label in ("base", "new"))
     result = ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", rounds=1, quiet=True, runner=runner)
     verdicts = {f.cell.split("/")[0]: (f.verdict, f.note) for f in result.findings}
     assert verdicts["lstm"][0] == "not gated" and "base broke" in verdicts["lstm"][1]
@@ -174,8 +173,8 @@ def test_a_cell_the_base_cannot_time_is_not_gated_and_one_the_new_code_cannot_ti
 
 def test_the_base_never_sees_the_test_plants(monkeypatch, tmp_path):
     monkeypatch.setenv("RNNBENCH_PLANT_SLOWDOWN", "lstm:0.3")
-    base = ab.CodeVersion("base", "x", None, tmp_path, "bench.cli:main")
-    new = ab.CodeVersion("new", "x", None, None, "bench.cli:main")
+    base = ab.CodeVersion("base", "x", None, tmp_path, "rnnbench.cli:main")
+    new = ab.CodeVersion("new", "x", None, None, "rnnbench.cli:main")
     assert "RNNBENCH_PLANT_SLOWDOWN" not in base.env() and base.env()["PYTHONPATH"].startswith(str(tmp_path))
     assert new.env()["RNNBENCH_PLANT_SLOWDOWN"] == "lstm:0.3"
     assert base.env()["PYTHONSAFEPATH"] == new.env()["PYTHONSAFEPATH"] == "1"

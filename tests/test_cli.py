@@ -9,13 +9,12 @@ import sys
 
 import pandas as pd
 import pytest
-
-from bench.schema import CELL_COLUMNS, EPOCH_COLUMNS
+from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS
 
 
 def rnnbench(*args, cwd=None, timeout=600):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run([sys.executable, "-m", "bench", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
+    return subprocess.run([sys.executable, "-m", "rnnbench", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout)
 
 
 def test_help_documents_every_command():
@@ -25,7 +24,7 @@ def test_help_documents_every_command():
         assert command in out.stdout
     assert rnnbench("--version").stdout.startswith("rnnbench ")
     run_help = rnnbench("run", "--help").stdout
-    from bench.presets import PRESETS
+    from rnnbench.presets import PRESETS
 
     assert all(name in run_help for name in PRESETS)
     for flag in ("--preset", "--sweep", "--models", "--kernels", "--maxlen", "--batch-size", "--devices", "--jit",
@@ -47,7 +46,7 @@ def test_list_formats():
 @pytest.fixture
 def stored_run(tmp_path):
     """A run directory holding results, to check that bad input never changes them."""
-    from bench.store import RunStore
+    from rnnbench.store import RunStore
 
     run = tmp_path / "stored"
     with RunStore(run) as store:
@@ -241,7 +240,7 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
 
 
 def test_overrides_reach_the_spec_and_all_lifts_a_subset():
-    from bench.cli import _spec_from_args, build_parser
+    from rnnbench.cli import _spec_from_args, build_parser
 
     args = build_parser().parse_args(["run", "--models", "lstm", "--maxlen", "100,500", "--jit", "true",
                                       "--train-samples", "all", "--test-samples", "300", "--threads", "1",

@@ -7,11 +7,10 @@ import shutil
 
 import numpy as np
 import pytest
-
-from bench.cli import main
-from bench.compare import compare_runs, load_run
-from bench.errors import BadInput
-from bench.store import RunStore
+from rnnbench.cli import main
+from rnnbench.compare import compare_runs
+from rnnbench.errors import BadInput
+from rnnbench.store import RunStore, load_run
 
 
 def _make_run(path, speed=1.0, acc=0.85, params=328_353, drop=None, status="ok", host="ci-1", calib=100.0, steps=True,

@@ -6,10 +6,9 @@ import hashlib
 
 import numpy as np
 import pytest
-
-from bench import datasets
-from bench.datasets import imdb, synthetic
-from bench.errors import BadInput
+from rnnbench import datasets
+from rnnbench.datasets import imdb, synthetic
+from rnnbench.errors import BadInput
 
 
 @pytest.fixture(scope="module")

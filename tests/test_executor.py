@@ -7,12 +7,11 @@ import os
 
 import pandas as pd
 import pytest
-
-from bench.errors import BadInput
-from bench.executor import child_env
-from bench.runner import FAULT_ENV
-from bench.spec import SweepSpec
-from bench.sweep import run_sweep
+from rnnbench.errors import BadInput
+from rnnbench.executor import child_env
+from rnnbench.runner import FAULT_ENV
+from rnnbench.spec import SweepSpec
+from rnnbench.sweep import run_sweep
 
 TINY = dict(kernels=("generic",), maxlen=(8,), batch_size=(32,), epochs=0, train_samples=64, test_samples=64,
             speed_target_s=0.1)
@@ -71,7 +70,7 @@ def _fake_payload(speed):
 def test_speed_processes_run_in_interleaved_rounds_and_a_late_failure_fails_the_cell(tmp_path, monkeypatch):
     """Round 1 runs every cell's first process, round 2 every cell's second...: a slow minute of the
     machine costs each cell one process, not all of one cell's. A speed process that dies fails its cell."""
-    from bench.executor import LocalExecutor
+    from rnnbench.executor import LocalExecutor
 
     a, b = SweepSpec(models=("simple_rnn", "gru"), **TINY).expand()
     calls = []

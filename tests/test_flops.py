@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from models import create_model, list_models
-from models.flops import forward_flops_per_sample, train_flops_per_sample
+from rnnbench.models import create_model, list_models
+from rnnbench.models.flops import forward_flops_per_sample, train_flops_per_sample
 
 # Worked by hand from the formulas in models/flops.py, d = u = 32, T = 500, Dense(1, sigmoid) = 2*32+1+1 = 66.
 HAND = {

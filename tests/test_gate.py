@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from rnnbench import gate
+from rnnbench.cli import main
 from test_compare import _make_run
-
-from bench import gate
-from bench.cli import main
 
 
 @pytest.fixture

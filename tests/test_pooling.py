@@ -1,10 +1,9 @@
-"""Pooling a cell's speed processes (bench.measure.pool_processes): pure arithmetic, no framework."""
+"""Pooling a cell's speed processes (rnnbench.measure.pool_processes): pure arithmetic, no framework."""
 
 from __future__ import annotations
 
 import pytest
-
-from bench.measure import UNSTABLE_CV, pool_processes
+from rnnbench.measure import UNSTABLE_CV, pool_processes
 
 
 def _payload(repeats, infer, rss, notes="", flops=None):

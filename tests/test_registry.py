@@ -6,10 +6,10 @@ import dataclasses
 
 import numpy as np
 import pytest
+from rnnbench.models import create_model, get_spec, list_models, register_model
+from rnnbench.models.registry import _REGISTRY
 
 import models
-from models import create_model, get_spec, list_models, register_model
-from models.registry import _REGISTRY
 
 #: The tutorial's parameter counts (Embedding(10000, 32) + recurrent body + Dense(1)).
 PINNED_PARAMS = {

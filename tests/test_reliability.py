@@ -11,8 +11,7 @@ import time
 
 import pandas as pd
 import pytest
-
-from bench.schema import CELL_COLUMNS, EPOCH_COLUMNS, STEP_COLUMNS
+from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS, STEP_COLUMNS
 
 KILLS = 10
 ARGS = ["run", "--preset", "smoke", "--models", "simple_rnn,gru", "--maxlen", "8", "--seeds", "0,1,2",
@@ -34,7 +33,7 @@ def _read_clean(run_dir):
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume(tmp_path):
     run_dir = tmp_path / "run"
-    cmd = [sys.executable, "-m", "bench", *ARGS, "--out", str(run_dir)]
+    cmd = [sys.executable, "-m", "rnnbench", *ARGS, "--out", str(run_dir)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     rng = random.Random(20261128)
     kills_landed = 0

@@ -6,10 +6,9 @@ import shutil
 import subprocess
 
 import pytest
-
-from bench import report
-from bench.errors import BadInput
-from bench.store import RunStore
+from rnnbench import report
+from rnnbench.errors import BadInput
+from rnnbench.store import RunStore
 
 MODELS = {"lstm": 328_353, "gru": 326_369, "simple_rnn": 322_113}
 

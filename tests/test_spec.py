@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import pytest
-
-from bench import presets
-from bench.errors import BadInput
-from bench.plan import skip_reason
-from bench.spec import Cell, SweepSpec, from_mapping, from_toml, parse_list
+from rnnbench import presets
+from rnnbench.errors import BadInput
+from rnnbench.plan import skip_reason
+from rnnbench.spec import Cell, SweepSpec, from_mapping, from_toml, parse_list
 
 
 def test_presets_are_valid_and_cover_the_registry():
     for name, (_, spec) in presets.PRESETS.items():
         assert spec.expand(), name
     smoke = presets.get_preset("smoke").expand()
-    from models import list_models
+    from rnnbench.models import list_models
 
     assert sorted({c.model for c in smoke}) == list_models()
     assert all(c.kernel == "generic" and c.epochs == 1 and c.train_samples == 2000 for c in smoke)

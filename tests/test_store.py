@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-
-from bench.errors import BadInput
-from bench.schema import CELL_COLUMNS, EPOCH_COLUMNS
-from bench.store import RunStore, read_table
+from rnnbench.errors import BadInput
+from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS
+from rnnbench.store import RunStore, read_table
 
 
 def _row(cid, status="ok", **metrics):

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from bench.atomic import atomic_write
-from bench.datasets import imdb, synthetic
-from bench.errors import BadInput
+from rnnbench.atomic import atomic_write
+from rnnbench.datasets import imdb, synthetic
+from rnnbench.errors import BadInput
 
 #: Bumped whenever the synthetic generator changes, so stale caches are never read.
 SYNTHETIC_VERSION = 3

@@ -18,8 +18,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-
-from bench.errors import BadInput
+from rnnbench.errors import BadInput
 
 FILE_NAME = "imdb.npz"
 #: sha256 of https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz as Keras publishes it.

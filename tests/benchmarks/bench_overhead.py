@@ -22,9 +22,8 @@ import os
 import time
 
 import numpy as np
-
-from bench import measure
-from models import create_model
+from rnnbench import measure
+from rnnbench.models import create_model
 
 PAIRS = int(os.environ.get("RNNBENCH_OVERHEAD_PAIRS", 11))
 STEPS = int(os.environ.get("RNNBENCH_OVERHEAD_STEPS", 30))

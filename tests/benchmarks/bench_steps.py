@@ -10,9 +10,8 @@ import os
 
 import numpy as np
 import pytest
-
-from models import create_model, list_models
-from models.flops import forward_flops_per_sample, train_flops_per_sample
+from rnnbench.models import create_model, list_models
+from rnnbench.models.flops import forward_flops_per_sample, train_flops_per_sample
 
 MAXLEN = int(os.environ.get("RNNBENCH_BENCH_MAXLEN", 500))
 BATCH = int(os.environ.get("RNNBENCH_BENCH_BATCH", 128))
