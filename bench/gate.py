@@ -27,6 +27,7 @@ from pathlib import Path
 
 from rnnbench import ab, environment
 from rnnbench.compare import (
+    IMPROVEMENT,
     INFO,
     NOT_GATED,
     REGRESSION,
@@ -54,18 +55,28 @@ def _check_out(out: Path, baseline: Path) -> None:
         raise BadInput(f"--out {str(out)!r} is inside the baseline {str(baseline)!r}: the gate would overwrite it; choose another --out")
 
 
-def _confirmed(first: list[Finding], again: dict[str, Finding], how: str) -> None:
-    """Keep each flagged speed regression of ``first`` only where ``again`` (a rerun) confirms it."""
+def _confirmed(first: list[Finding], again: list[Finding], how: str) -> None:
+    """Keep each flagged speed regression of ``first`` only where ``again`` (a rerun) confirms it.
+
+    A rerun that produced no speed figure for the cell (it failed, timed out, or the base could not
+    time it) confirms nothing and clears nothing: the regression stands, with the rerun's own failure.
+    """
+    timed = {f.cell_id: f for f in again if f.check == "speed" and f.verdict in (REGRESSION, UNCHANGED, IMPROVEMENT)
+             and f.new != "no result"}
+    failures = {f.cell_id: f for f in again if f.cell_id not in timed}
     for f in first:
         if f.check != "speed" or f.verdict != REGRESSION or f.new == "no result":
             continue
-        rerun = again.get(f.cell_id)
-        if rerun is not None and rerun.verdict == REGRESSION:
+        rerun = timed.get(f.cell_id)
+        if rerun is None:
+            failure = failures.get(f.cell_id)
+            why = (failure.note or str(failure.new)) if failure is not None else "the cell is missing from it"
+            f.note = "; ".join(filter(None, [f.note, f"{how} produced no speed figure ({why}): the regression stands"]))
+        elif rerun.verdict == REGRESSION:
             f.note = "; ".join(filter(None, [f.note, f"confirmed by {how} ({rerun.change})"]))
         else:
-            change = rerun.change if rerun is not None else "no result"
             f.verdict = UNCHANGED
-            f.note = "; ".join(filter(None, [f.note, f"not confirmed: {how} gave {change} (a slow spell of the machine)"]))
+            f.note = "; ".join(filter(None, [f.note, f"not confirmed: {how} gave {rerun.change} (a slow spell of the machine)"]))
 
 
 def _speed_flagged(result: Comparison) -> set[str]:
@@ -99,7 +110,7 @@ def _same_machine(base: Run, spec: SweepSpec, out: Path, preset, max_slowdown, m
     if flagged:
         run_sweep(spec, out / "confirm", preset=preset, force=True, quiet=quiet, only=flagged)
         confirm = compare_runs(base, load_run(out / "confirm"), max_slowdown, max_accuracy_drop, alpha, only=flagged)
-        _confirmed(result.findings, {f.cell_id: f for f in confirm.findings if f.check == "speed"}, "a rerun")
+        _confirmed(result.findings, confirm.findings, "a rerun")
         result.notes.append(f"{len(flagged)} cell(s) flagged for speed were rerun in {out / 'confirm'}")
     result.title = "rnnbench gate"
     return result
@@ -131,7 +142,7 @@ def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec,
         if flagged:
             again = ab.run_ab([c for c in cells if c.cell_id in flagged], spec, base_code, new_code, out / "ab-confirm",
                               rounds=rounds, max_slowdown=max_slowdown, alpha=alpha, quiet=quiet)
-            _confirmed(speed.findings, {f.cell_id: f for f in again.findings if f.check == "speed"}, "a second A/B")
+            _confirmed(speed.findings, again.findings, "a second A/B")
             speed.notes.append(f"{len(flagged)} cell(s) flagged for speed were timed again in {out / 'ab-confirm'}")
     except ab.ABUnavailable as exc:
         for f in result.findings:

@@ -23,7 +23,7 @@ def base(tmp_path, monkeypatch):
     return path
 
 
-def _fake_sweeps(monkeypatch, first_speed, rerun_speed, first_acc=0.85):
+def _fake_sweeps(monkeypatch, first_speed, rerun_speed, first_acc=0.85, rerun_status="ok"):
     """The first sweep gives lstm ``first_speed`` x the baseline's throughput, the rerun ``rerun_speed``."""
     reruns = []
 
@@ -32,7 +32,7 @@ def _fake_sweeps(monkeypatch, first_speed, rerun_speed, first_acc=0.85):
             _make_run(out, speed=first_speed, acc=first_acc)
         else:
             reruns.append(set(only))
-            _make_run(out, speed=rerun_speed)
+            _make_run(out, speed=rerun_speed, status=rerun_status)
 
     monkeypatch.setattr(gate, "run_sweep", fake_run_sweep)
     return reruns
@@ -78,3 +78,12 @@ def test_a_bad_threshold_is_bad_input_before_anything_runs(base, tmp_path, monke
     assert main(["gate", "--baseline", str(base), "--out", str(tmp_path / "gate"), flag, value]) == 2
     assert reruns == [] and not (tmp_path / "gate").exists()
     assert f"{flag} must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_a_rerun_without_a_speed_figure_keeps_the_regression(base, tmp_path, monkeypatch, capsys):
+    """Issue 12, case 1: a rerun that failed used to clear the regression as 'a slow spell' (exit 0)."""
+    _fake_sweeps(monkeypatch, first_speed=0.7, rerun_speed=1.0, rerun_status="failed")
+    code = main(["gate", "--baseline", str(base), "--out", str(tmp_path / "gate"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "a rerun produced no speed figure (boom): the regression stands" in out
