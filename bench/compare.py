@@ -19,11 +19,12 @@ a regression; new cells and newly skipped cells are listed as notes.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rnnbench.errors import BadInput
-from rnnbench.store import Run, convert
+from rnnbench.store import Run
 from tabulate import tabulate
 
 ALPHA = 0.01
@@ -34,8 +35,13 @@ INFO, NOT_GATED = "info", "not gated"
 
 
 def _float(row: dict[str, str], column: str) -> float | None:
-    value = convert(column, row.get(column, ""), f"cells.csv, cell {row.get('cell_id')!r}")
-    return None if value is None else float(value)
+    """A metric as a float (NaN and inf included: the caller judges them); None when empty; BadInput when
+    the text is no number at all."""
+    text = row.get(column, "")
+    try:
+        return float(text) if text != "" else None
+    except ValueError:
+        raise BadInput(f"cells.csv: damaged value {text!r} in column {column!r} of cell {row.get('cell_id')!r}") from None
 
 
 def label(row: dict) -> str:
@@ -118,20 +124,25 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_d
             "throughput is compared after dividing each run by its own calibration matmul GFLOP/s")
     if not set(base.cells) & set(new.cells):
         raise BadInput(f"{str(base.path)!r} and {str(new.path)!r} share no cell (different sweeps?): nothing to compare")
+    if not any(b["status"] == "ok" for b in base.cells.values()):
+        raise BadInput(f"{str(base.path)!r} has no ok cell: a baseline without a measurement cannot judge anything")
 
     for cid, b in base.cells.items():
         n = new.cells.get(cid)
         name = label(b)
+        if b["status"] != "ok":
+            # Nothing to measure against, but never silence: the reader learns the baseline has a hole.
+            now = "missing" if n is None else n["status"]
+            result.notes.append(f"{name}: {b['status']} in the baseline ({b['error'][:120]}), {now} now: not compared")
+            continue
         if n is None:
             result.findings.append(Finding(cid, name, "status", REGRESSION, b["status"], "missing", note="cell missing from the new run"))
             continue
-        if b["status"] == "ok" and n["status"] == "failed":
+        if n["status"] == "failed":
             result.findings.append(Finding(cid, name, "status", REGRESSION, "ok", "failed", note=n["error"][:120]))
             continue
-        if b["status"] == "ok" and n["status"] == "skipped":
+        if n["status"] == "skipped":
             result.notes.append(f"{name}: newly skipped ({n['error']})")
-            continue
-        if not (b["status"] == n["status"] == "ok"):
             continue
         result.findings.extend(_compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha))
     for cid, n in new.cells.items():
@@ -140,14 +151,49 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_d
     return result
 
 
-def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha) -> list[Finding]:
-    out = []
-    bp, np_ = _float(b, "params"), _float(n, "params")
-    if bp is not None and np_ is not None and bp != np_:
-        out.append(Finding(cid, name, "params", REGRESSION, int(bp), int(np_), f"{np_ - bp:+,.0f}", note="parameter count changed"))
+#: The metrics every ok cell is judged on, the check each belongs to, and what a valid value is.
+_JUDGED = {"params": "params", "train_samples_per_s": "speed", "test_acc": "accuracy"}
 
-    b_sps, n_sps = _float(b, "train_samples_per_s"), _float(n, "train_samples_per_s")
-    if b_sps and n_sps:
+
+def _valid(column: str, value: float) -> bool:
+    if not math.isfinite(value):
+        return False
+    return 0 <= value <= 1 if column == "test_acc" else value > 0
+
+
+def _judged_values(cid, name, b, n, base) -> tuple[dict[str, tuple[float, float]], list[Finding]]:
+    """Baseline and new value of each judged metric both sides have.
+
+    A damaged baseline value (NaN, inf, zero or negative where a measurement belongs) is bad input: it
+    could excuse anything. A value the baseline has and the new ok cell lacks or has damaged is a
+    regression, never silence. A metric the baseline left empty (a speed-only run has no accuracy) is
+    not judged.
+    """
+    values, findings = {}, []
+    for column, check in _JUDGED.items():
+        bv, nv = _float(b, column), _float(n, column)
+        if bv is not None and not _valid(column, bv):
+            raise BadInput(f"{base.path / 'cells.csv'}: baseline cell {cid!r} is ok but its {column} is {b[column]!r}: "
+                           "a damaged baseline cannot judge anything")
+        if bv is None:
+            continue
+        if nv is None or not _valid(column, nv):
+            shown = n.get(column) or "missing"
+            findings.append(Finding(cid, name, check, REGRESSION, bv, shown, note=f"{column} missing or not a valid number in an ok cell"))
+            continue
+        values[column] = (bv, nv)
+    return values, findings
+
+
+def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha) -> list[Finding]:
+    values, out = _judged_values(cid, name, b, n, base)
+    if "params" in values:
+        bp, np_ = values["params"]
+        if bp != np_:
+            out.append(Finding(cid, name, "params", REGRESSION, int(bp), int(np_), f"{np_ - bp:+,.0f}", note="parameter count changed"))
+
+    if "train_samples_per_s" in values:
+        b_sps, n_sps = values["train_samples_per_s"]
         # Throughput under other thread settings is another measurement, not a change of the code.
         note = [f"{key} differ: {b.get(key) or 'all'} vs {n.get(key) or 'all'}" for key in ("threads", "cpus")
                 if (b.get(key) or "") != (n.get(key) or "")]
@@ -179,8 +225,8 @@ def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_a
                 note.append(f"beyond threshold but not significant at alpha={alpha}")
         out.append(Finding(cid, name, "speed", verdict, b_sps, n_sps, f"{ratio - 1:+.1%}", p, "; ".join(note)))
 
-    b_acc, n_acc = _float(b, "test_acc"), _float(n, "test_acc")
-    if b_acc is not None and n_acc is not None:
+    if "test_acc" in values:
+        b_acc, n_acc = values["test_acc"]
         drop = b_acc - n_acc
         verdict = REGRESSION if drop > max_accuracy_drop else UNCHANGED
         out.append(Finding(cid, name, "accuracy", verdict, b_acc, n_acc, f"{-drop:+.4f}",

@@ -62,11 +62,11 @@ def _confirmed(first: list[Finding], again: list[Finding], how: str) -> None:
     time it) confirms nothing and clears nothing: the regression stands, with the rerun's own failure.
     """
     timed = {f.cell_id: f for f in again if f.check == "speed" and f.verdict in (REGRESSION, UNCHANGED, IMPROVEMENT)
-             and f.new != "no result"}
+             and isinstance(f.new, float)}
     failures = {f.cell_id: f for f in again if f.cell_id not in timed}
     for f in first:
-        if f.check != "speed" or f.verdict != REGRESSION or f.new == "no result":
-            continue
+        if f.check != "speed" or f.verdict != REGRESSION or not isinstance(f.new, float):
+            continue  # no figure (the cell failed, its figure is damaged): nothing a rerun could excuse
         rerun = timed.get(f.cell_id)
         if rerun is None:
             failure = failures.get(f.cell_id)
@@ -80,7 +80,8 @@ def _confirmed(first: list[Finding], again: list[Finding], how: str) -> None:
 
 
 def _speed_flagged(result: Comparison) -> set[str]:
-    return {f.cell_id for f in result.regressions if f.check == "speed" and f.new != "no result"}
+    """Cells whose speed regression is a measured figure, which a slow spell could explain."""
+    return {f.cell_id for f in result.regressions if f.check == "speed" and isinstance(f.new, float)}
 
 
 def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str | None = None,

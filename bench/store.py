@@ -192,7 +192,8 @@ class Run:
 def load_run(path: str | Path) -> Run:
     """Read a run directory; BadInput naming the file and what is wrong when it is not a readable run.
 
-    Raw step times must be finite and positive: a statistic over a NaN decides nothing.
+    An unknown status or a cell twice is damage, not something to drop or let the last row win; raw
+    step times must be finite and positive: a statistic over a NaN decides nothing.
     """
     p = Path(path)
     if not p.is_dir():
@@ -201,7 +202,12 @@ def load_run(path: str | Path) -> Run:
         raise BadInput(f"{str(p)!r} is not a run directory (no cells.csv)")
     meta = read_run_json(p / RUN_JSON) or {}
     cells: dict[str, dict[str, str]] = {}
-    for row in read_table(p / CELLS, CELL_COLUMNS):
+    for number, row in enumerate(read_table(p / CELLS, CELL_COLUMNS), start=2):
+        if row["status"] not in STATUSES:
+            raise BadInput(f"{p / CELLS}: line {number}: unknown status {row['status']!r} for cell {row['cell_id']!r} "
+                           f"(known: {', '.join(STATUSES)})")
+        if row["cell_id"] in cells:
+            raise BadInput(f"{p / CELLS}: line {number}: cell {row['cell_id']!r} appears twice")
         cells[row["cell_id"]] = row
     steps: dict[str, list[float]] = {}
     if (p / STEPS).is_file():

@@ -171,3 +171,73 @@ def test_disjoint_runs_are_bad_input(base, tmp_path):
 def test_bad_thresholds(base, capsys):
     assert main(["compare", str(base), str(base), "--max-slowdown", "10"]) == 2
     assert main(["compare", str(base), str(base), "--alpha", "0"]) == 2
+
+
+# Issue 12, cases 2 and 3: damaged or unusual rows never give exit 0 in silence.
+
+def _edit(run, cell_id, **values):
+    """Rewrite cells.csv with ``values`` put into cell ``cell_id``'s row (text, as a damaged file holds it)."""
+    import csv
+
+    with open(run / "cells.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        if row["cell_id"] == cell_id:
+            row.update(values)
+    with open(run / "cells.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.mark.parametrize("column, text", [
+    ("train_samples_per_s", "nan"), ("train_samples_per_s", ""), ("train_samples_per_s", "0"),
+    ("train_samples_per_s", "inf"), ("train_samples_per_s", "-5"),
+    ("test_acc", "nan"), ("test_acc", ""), ("params", "nan"), ("params", ""),
+])
+def test_a_missing_or_non_finite_metric_in_a_new_ok_cell_is_a_regression(base, tmp_path, capsys, column, text):
+    new = _make_run(tmp_path / "new")
+    _edit(new, "c_lstm", **{column: text})
+    assert main(["compare", str(base), str(new)]) == 1
+    assert f"{column} missing or not a valid number in an ok cell" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("column, text", [("train_samples_per_s", "nan"), ("train_samples_per_s", "0"), ("test_acc", "inf"),
+                                          ("params", "-1")])
+def test_a_damaged_baseline_metric_is_bad_input(base, tmp_path, capsys, column, text):
+    _edit(base, "c_lstm", **{column: text})
+    assert main(["compare", str(base), str(_make_run(tmp_path / "new"))]) == 2
+    err = capsys.readouterr().err
+    assert "a damaged baseline" in err and column in err
+
+
+@pytest.mark.parametrize("status", ["crashed", "OK", ""])
+@pytest.mark.parametrize("side", ["base", "new"])
+def test_an_unknown_status_is_bad_input(base, tmp_path, capsys, status, side):
+    new = _make_run(tmp_path / "new")
+    _edit(base if side == "base" else new, "c_gru", status=status)
+    assert main(["compare", str(base), str(new)]) == 2
+    assert f"unknown status {status!r}" in capsys.readouterr().err
+
+
+def test_a_duplicate_cell_row_is_bad_input(base, tmp_path, capsys):
+    new = _make_run(tmp_path / "new")
+    lines = (new / "cells.csv").read_text().splitlines()
+    (new / "cells.csv").write_text("\n".join([*lines, lines[1].replace(",1000,", ",2000,")]) + "\n")  # a faster twin after it
+    assert main(["compare", str(base), str(new)]) == 2
+    assert "appears twice" in capsys.readouterr().err
+
+
+def test_a_baseline_cell_that_is_not_ok_is_noted(base, tmp_path, capsys):
+    _edit(base, "c_lstm", status="failed", error="old crash")
+    new = _make_run(tmp_path / "new", status="failed")
+    assert main(["compare", str(base), str(new)]) == 0
+    out = capsys.readouterr().out
+    assert "failed in the baseline (old crash), failed now: not compared" in out
+
+
+def test_a_baseline_without_an_ok_cell_is_refused(base, tmp_path, capsys):
+    for cid in ("c_lstm", "c_gru"):
+        _edit(base, cid, status="skipped", error="no GPU")
+    assert main(["compare", str(base), str(_make_run(tmp_path / "new"))]) == 2
+    assert "has no ok cell" in capsys.readouterr().err
