@@ -25,6 +25,8 @@ from rnnbench.measure import pool_processes
 from rnnbench.spec import Cell
 
 STDERR_TAIL_LINES = 5
+#: A sweep's scratch folder inside its run directory: the prefix marks it as the harness's own.
+SCRATCH_PREFIX = ".rnnbench-scratch-"
 WATCH_INTERVAL_S = 0.2
 
 
@@ -203,9 +205,10 @@ class LocalExecutor:
                     yield self._ok(cell, payloads, wall_s)
 
     def _work_dir(self) -> Path:
-        """Job and result files live in the run directory's .work/, which the sweep empties on start,
-        so a killed sweep leaves nothing behind in /tmp."""
-        work = self.log_dir.parent / ".work"
+        """Job and result files live in the run directory, in a scratch folder named for this sweep process,
+        which the sweep removes when it ends (and a later sweep if this one was killed), so nothing is left
+        in /tmp and no folder of the user's is touched."""
+        work = self.log_dir.parent / f"{SCRATCH_PREFIX}{os.getpid()}"
         work.mkdir(parents=True, exist_ok=True)
         return work
 

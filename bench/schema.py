@@ -16,6 +16,8 @@ METRIC_COLUMNS = (
     # extensions
     "acc_ceiling", "val_acc_best", "infer_flops_per_sample", "unstable", "threads", "steps_per_repeat", "repeats",
     "startup_s", "notes", "processes", "cpus",
+    # where the row was measured: a resumed directory can hold rows of more than one machine or commit
+    "host", "cpu_model", "git_commit",
 )
 CELL_COLUMNS = PARAM_COLUMNS + STATUS_COLUMNS + METRIC_COLUMNS
 #: What a readable cells.csv must start with; extension columns after it may differ between versions.

@@ -230,6 +230,10 @@ class RunStore:
         self.dir = Path(run_dir)
         if self.dir.exists() and not self.dir.is_dir():
             raise BadInput(f"run directory {str(self.dir)!r} exists and is not a directory")
+        if self.dir.is_dir() and any(self.dir.iterdir()) and not any((self.dir / n).exists() for n in (RUN_JSON, CELLS, LOCK)):
+            # Someone's own folder: a sweep would write into it and clear its scratch space there.
+            raise BadInput(f"{str(self.dir)!r} is a non-empty directory that is not an rnnbench run directory; "
+                           "choose an empty or new --out")
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = FileLock(self.dir / LOCK)
         self.rows: dict[str, dict[str, Any]] = {}
@@ -267,9 +271,13 @@ class RunStore:
         row = self.rows.get(cell_id)
         return row["status"] if row else None
 
-    def prepare(self, rerun: set[str]) -> None:
-        """Before a sweep: drop long-form rows of cells not committed ok, or about to be rerun."""
-        keep = {cid for cid, row in self.rows.items() if row["status"] == "ok" and cid not in rerun}
+    def prepare(self) -> None:
+        """Before a sweep: drop long-form rows of cells not committed ok (a kill came between the two writes).
+
+        Rows of cells about to be rerun stay until their new row is committed (:meth:`record`), so an
+        interrupted ``--force`` loses nothing of the cells it did not reach.
+        """
+        keep = {cid for cid, row in self.rows.items() if row["status"] == "ok"}
         for name, columns in ((EPOCHS, EPOCH_COLUMNS), (STEPS, STEP_COLUMNS)):
             path = self.dir / name
             if not path.exists():
@@ -295,11 +303,26 @@ class RunStore:
     def _write_cells(self) -> None:
         atomic_write_text(self.cells_path, _csv_text(CELL_COLUMNS + tuple(self.extra_columns), self.rows.values()))
 
+    def _replace(self, name: str, columns: Sequence[str], cid: str, rows: list[dict[str, Any]]) -> None:
+        """Swap a rerun cell's long-form rows for its new ones in one atomic rewrite of the file."""
+        path = self.dir / name
+        old = read_table(path, columns) if path.exists() else []
+        if not any(r["cell_id"] == cid for r in old):
+            self._append(name, columns, rows)
+            return
+        atomic_write_text(path, _csv_text(columns, [*(r for r in old if r["cell_id"] != cid), *rows]))
+
     def record(self, row: dict[str, Any], epochs: list[dict[str, Any]] = (), steps: list[dict[str, Any]] = ()) -> None:
-        """Commit one finished cell: long-form rows first, then its row in cells.csv."""
+        """Commit one finished cell: long-form rows first (replacing a rerun cell's old ones), then its row
+        in cells.csv."""
         cid = row["cell_id"]
-        self._append(EPOCHS, EPOCH_COLUMNS, [{"cell_id": cid, **e} for e in epochs])
-        self._append(STEPS, STEP_COLUMNS, [{"cell_id": cid, **s} for s in steps])
+        rerun = cid in self.rows
+        for name, columns, rows in ((EPOCHS, EPOCH_COLUMNS, epochs), (STEPS, STEP_COLUMNS, steps)):
+            rows = [{"cell_id": cid, **r} for r in rows]
+            if rerun:
+                self._replace(name, columns, cid, rows)
+            else:
+                self._append(name, columns, rows)
         self.rows[cid] = {c: format_value(row.get(c)) for c in CELL_COLUMNS}
         self._write_cells()
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from rnnbench import environment
 from rnnbench.datasets import imdb
-from rnnbench.executor import Executor, LocalExecutor, default_memory_limit_mb
+from rnnbench.executor import SCRATCH_PREFIX, Executor, LocalExecutor, default_memory_limit_mb
 from rnnbench.plan import skip_reason
 from rnnbench.progress import Progress
 from rnnbench.spec import Cell, SweepSpec
@@ -34,8 +34,31 @@ class SweepResult:
     wall_s: float
 
 
-def _row(cell: Cell, status: str, extra: dict[str, Any]) -> dict[str, Any]:
-    return {**cell.to_dict(), "status": status, **extra}
+def _row(cell: Cell, status: str, extra: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    where = {"host": env.get("host"), "cpu_model": (env.get("cpu") or {}).get("model"), "git_commit": env.get("git_commit")}
+    return {**cell.to_dict(), "status": status, **extra, **where}
+
+
+def _environment(previous: dict[str, Any] | None, env: dict[str, Any], kept_rows: int, backends: tuple[str, ...],
+                 out_dir: Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """run.json's environment and resume log for a sweep starting now with ``env``.
+
+    The environment a directory was started with stays while any row measured under it stays (a resume
+    must not make an unchanged baseline look like another machine's); a resume on another machine or
+    commit is said in one line and logged in ``resumes``, and each row names its own host, CPU and commit.
+    """
+    resumes = list((previous or {}).get("resumes") or [])
+    first = (previous or {}).get("environment")
+    if not first or not kept_rows:
+        return env, resumes
+    changed = environment.differences(first, env, backends)
+    changed += [f"{key}: {first.get(key)} vs {env.get(key)}" for key in ("host", "git_commit") if first.get(key) != env.get(key)]
+    if changed:
+        print(f"rnnbench: resuming {out_dir}, started elsewhere ({'; '.join(changed)}): its {kept_rows} stored row(s) keep "
+              "their environment; each row records its host, CPU and commit", file=sys.stderr)
+        resumes.append({"started_at": env["started_at"], "host": env.get("host"), "cpu_model": (env.get("cpu") or {}).get("model"),
+                        "git_commit": env.get("git_commit"), "differences": changed})
+    return first, resumes
 
 
 def run_sweep(
@@ -73,17 +96,22 @@ def run_sweep(
             return force or status is None or status == "skipped" or (retry_failed and status == "failed")
 
         todo = [c for c in cells if wanted(c)]
-        store.prepare(rerun={c.cell_id for c in todo})
-        shutil.rmtree(Path(out_dir) / ".work", ignore_errors=True)  # leftovers of a killed sweep
+        store.prepare()
+        for leftover in Path(out_dir).glob(f"{SCRATCH_PREFIX}*"):  # of a killed sweep (the lock says none runs)
+            shutil.rmtree(leftover, ignore_errors=True)
         env = environment.collect()
+        rerun = {c.cell_id for c in todo}
+        recorded, resumes = _environment(previous, env, sum(cid not in rerun for cid in store.rows), spec.backends,
+                                         Path(out_dir))
         meta = {
             "spec": spec.to_dict(),
             "preset": preset,
             "cells": len(cells),
-            "environment": env,
+            "environment": recorded,
             "first_started_at": (previous or {}).get("first_started_at", env["started_at"]),
             # matmul GFLOP/s per backend and device, measured like the cells (bench/calibrate.py)
             "calibration": (previous or {}).get("calibration", []),
+            **({"resumes": resumes} if resumes else {}),
         }
         store.write_run_json(meta)
         runnable = []
@@ -91,17 +119,18 @@ def run_sweep(
             for cell in todo:
                 reason = skip(cell)
                 if reason:
-                    store.record(_row(cell, "skipped", {"error": reason}))
+                    store.record(_row(cell, "skipped", {"error": reason}, env))
                     progress.advance(cell, "skipped", reason)
                 else:
                     runnable.append(cell)
             for outcome in executor.run(runnable, on_start=progress.start):
                 cell = outcome.cell
-                store.record(_row(cell, outcome.status, outcome.row), outcome.epochs, outcome.steps)
+                store.record(_row(cell, outcome.status, outcome.row, env), outcome.epochs, outcome.steps)
                 measured = [c for c in getattr(executor, "calibrations", {}).values() if c]
                 if measured and measured != meta["calibration"]:
                     meta["calibration"] = measured
                     store.write_run_json(meta)
                 progress.advance(cell, outcome.status, outcome.row.get("error"))
-        shutil.rmtree(Path(out_dir) / ".work", ignore_errors=True)  # job files of this sweep's cells
+        for scratch in Path(out_dir).glob(f"{SCRATCH_PREFIX}*"):  # job files of this sweep's cells
+            shutil.rmtree(scratch, ignore_errors=True)
     return SweepResult(Path(out_dir), cells, len(todo), len(cells) - len(todo), time.perf_counter() - start)

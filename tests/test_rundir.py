@@ -90,7 +90,7 @@ def test_an_unknown_trailing_column_survives_a_resume(tmp_path):
     text = (run / "cells.csv").read_text().splitlines()
     (run / "cells.csv").write_text("\n".join([text[0] + ",joules_per_sample", text[1] + ",0.25"]) + "\n")
     with RunStore(run) as store:  # a resume that adds a cell
-        store.prepare(rerun=set())
+        store.prepare()
         store.record({**_row("gru"), "cell_id": "c2"})
     rows = {r["cell_id"]: r for r in read_table(run / "cells.csv", CELL_COLUMNS)}
     assert rows["c1"]["joules_per_sample"] == "0.25" and rows["c2"]["joules_per_sample"] == ""

@@ -35,7 +35,7 @@ def test_rerecord_replaces_the_row(tmp_path):
     assert len(read_table(tmp_path / "cells.csv", CELL_COLUMNS)) == 1
 
 
-def test_prepare_drops_orphans_and_rerun_rows(tmp_path):
+def test_prepare_drops_orphans_and_a_rerun_replaces_rows_only_when_committed(tmp_path):
     with RunStore(tmp_path) as store:
         store.record(_row("a"), epochs=[{"epoch": 1}])
         store.record(_row("b"), epochs=[{"epoch": 1}])
@@ -43,8 +43,11 @@ def test_prepare_drops_orphans_and_rerun_rows(tmp_path):
     with open(tmp_path / "epochs.csv", "a") as f:
         f.write("c,1,,,,,\n")
     with RunStore(tmp_path) as store:
-        store.prepare(rerun={"b"})
-    assert {r["cell_id"] for r in read_table(tmp_path / "epochs.csv", EPOCH_COLUMNS)} == {"a"}
+        store.prepare()
+        assert {r["cell_id"] for r in read_table(tmp_path / "epochs.csv", EPOCH_COLUMNS)} == {"a", "b"}
+        store.record(_row("b"), epochs=[{"epoch": 1, "loss": 0.25}, {"epoch": 2, "loss": 0.2}])  # b rerun
+    rows = read_table(tmp_path / "epochs.csv", EPOCH_COLUMNS)
+    assert [(r["cell_id"], r["epoch"], r["loss"]) for r in rows] == [("a", "1", ""), ("b", "1", "0.25"), ("b", "2", "0.2")]
 
 
 def test_torn_tail_is_repaired(tmp_path):
@@ -55,7 +58,7 @@ def test_torn_tail_is_repaired(tmp_path):
     with open(tmp_path / "cells.csv", "a") as f:
         f.write("zz,lst")
     with RunStore(tmp_path) as store:
-        store.prepare(rerun=set())
+        store.prepare()
         assert set(store.rows) == {"a"}
     assert len(pd.read_csv(tmp_path / "epochs.csv")) == 2
     assert len(pd.read_csv(tmp_path / "cells.csv")) == 1
