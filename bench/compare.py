@@ -25,6 +25,7 @@ from typing import Any
 
 from rnnbench.errors import BadInput
 from rnnbench.store import Run
+from rnnbench.table import md_text
 from tabulate import tabulate
 
 ALPHA = 0.01
@@ -76,11 +77,11 @@ class Comparison:
     def to_markdown(self) -> str:
         n_reg = len(self.regressions)
         head = f"**{self.title}: {n_reg} regression(s)**" if n_reg else f"**{self.title}: no regression**"
-        rows = [[f.verdict, f.check, f.cell, _fmt(f.baseline), _fmt(f.new), f.change,
-                 "" if f.p_value is None else f"{f.p_value:.2g}", f.note] for f in self.findings]
+        rows = [[f.verdict, f.check, md_text(f.cell), md_text(_fmt(f.baseline)), md_text(_fmt(f.new)), f.change,
+                 "" if f.p_value is None else f"{f.p_value:.2g}", md_text(f.note)] for f in self.findings]
         table = tabulate(rows, headers=["verdict", "check", "cell", "baseline", "new", "change", "p", "note"],
                          tablefmt="github", disable_numparse=True)
-        notes = "".join(f"\n- {n}" for n in self.notes)
+        notes = "".join(f"\n- {md_text(n)}" for n in self.notes)
         return f"{head}\n\n{table}\n" + (f"\nNotes:{notes}\n" if notes else "")
 
     def to_json(self) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 from rnnbench.models import list_models
 from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
 from rnnbench.store import atomic_write_text, load_run, typed
+from rnnbench.table import md_text
 from tabulate import tabulate
 
 SHAPE = ["backend", "device", "maxlen", "batch_size", "seed"]
@@ -76,7 +77,7 @@ def _cell_text(v) -> str:
         return f"{int(v):,}" if abs(v) >= 10_000 else str(int(v))
     if isinstance(v, (float, np.floating)):
         return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}" if abs(v) >= 10 else f"{v:.3f}"
-    return str(v)
+    return md_text(v)
 
 
 def _md(frame: pd.DataFrame) -> str:
@@ -85,23 +86,25 @@ def _md(frame: pd.DataFrame) -> str:
 
 
 def _environment(meta: dict, cells: pd.DataFrame) -> str:
-    env = meta.get("environment", {})
-    pk = env.get("packages", {})
-    cpu = env.get("cpu", {})
-    gpus = ", ".join(f"{g['name']} (driver {g['driver']})" for g in env.get("gpus", [])) or "none"
-    calib = "; ".join(f"{c['backend']}/{c['device']}: {c['matmul_gflops']:.0f} GFLOP/s" for c in meta.get("calibration") or []) or "not measured"
+    env = meta.get("environment") or {}
+    pk = env.get("packages") or {}
+    cpu = env.get("cpu") or {}
+    gpus = ", ".join(f"{g.get('name')} (driver {g.get('driver')})" for g in env.get("gpus") or []) or "none"
+    calib = "; ".join(f"{c.get('backend')}/{c.get('device')}: {c['matmul_gflops']:.0f} GFLOP/s"
+                      for c in meta.get("calibration") or [] if c.get("matmul_gflops")) or "not measured"
     counts = cells.status.value_counts()
     lines = [
         f"- cells: {len(cells)} ({counts.get('ok', 0)} ok, {counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed); "
         f"preset: {meta.get('preset') or 'custom'}; data set: {', '.join(sorted(cells.dataset.dropna().unique()))}",
         f"- software: Python {env.get('python', '?')}, TensorFlow {pk.get('tensorflow', '-')}, Keras {pk.get('keras', '-')}, "
         f"JAX {pk.get('jax', '-')}, PyTorch {pk.get('torch', '-')}",
-        f"- machine: {cpu.get('model', '?')} ({cpu.get('usable_cores', '?')} usable cores; {', '.join(cpu.get('flags', []))}); "
+        f"- machine: {cpu.get('model', '?')} ({cpu.get('usable_cores', '?')} usable cores; {', '.join(map(str, cpu.get('flags') or []))}); "
         f"GPUs: {gpus}; cuDNN: {env.get('cudnn', '?')}; host {env.get('host', '?')}",
         f"- calibration matmul: {calib}; started {meta.get('first_started_at', env.get('started_at', '?'))}; "
         f"commit {env.get('git_commit') or '?'}",
     ]
-    return "\n".join(lines)
+    # Every value above comes from the run's files: escaped, so none can carry markup into the page.
+    return "\n".join(md_text(line) for line in lines)
 
 
 def leaderboard(ok: pd.DataFrame) -> pd.DataFrame:
@@ -284,7 +287,7 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     ok = cells[cells.status == "ok"].copy()
     colours = palette(cells.model.unique())
-    report = Report(f"rnnbench report: {run_dir.name}")
+    report = Report(f"rnnbench report: {md_text(run_dir.name)}")
 
     report.sections.append(Section("Run", _environment(meta, cells)))
     if ok.empty:
@@ -342,7 +345,8 @@ def to_markdown(report: Report) -> str:
 def to_html(report: Report, out: Path) -> str:
     import markdown_it
 
-    md = markdown_it.MarkdownIt("commonmark").enable("table")
+    # Raw HTML off: Markdown from stored data renders as text, never as markup (data is escaped too).
+    md = markdown_it.MarkdownIt("commonmark", {"html": False}).enable("table")
     body = []
     for s in report.sections:
         body.append(f"<h2>{html.escape(s.title)}</h2>")
@@ -356,5 +360,6 @@ def to_html(report: Report, out: Path) -> str:
     style = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}"
              "table{border-collapse:collapse;margin:1em 0;font-size:13px}th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}"
              "th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}img{max-width:100%;margin:1em 0}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(report.title)}</title>"
-            f"<style>{style}</style></head><body><h1>{html.escape(report.title)}</h1>{''.join(body)}</body></html>\n")
+    title = html.escape(html.unescape(report.title))  # the title is Markdown-escaped text: entities once, not twice
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+            f"<style>{style}</style></head><body><h1>{title}</h1>{''.join(body)}</body></html>\n")

@@ -1,10 +1,18 @@
-"""Terminal tables of stored cells (tabulate), shared by ``run`` and ``report``."""
+"""Tables of stored cells (tabulate) for the terminal, and the escaping every Markdown table of data needs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from tabulate import tabulate
+
+
+def md_text(value: object) -> str:
+    """Text from data, safe in Markdown and in the HTML rendered from it: ``&``, ``<`` and ``>`` become
+    entities (no tag from a host name or an error message can reach a browser), and ``|`` and line breaks,
+    which would split a table's columns and rows and hide the end of an error, are escaped or flattened."""
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.replace("|", "\\|").splitlines())
 
 
 def _num(text: str, digits: int) -> str:
@@ -27,7 +35,7 @@ def cells_table(rows: Iterable[dict[str, str]], fmt: str = "simple") -> str:
         cv = f"{float(r['train_samples_per_s_cv']) * 100:.1f}" if r.get("train_samples_per_s_cv") else ""
         if r.get("unstable") == "True":
             cv += "!"
-        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {r['error'][:60]}"
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {' '.join(r['error'].splitlines())[:60]}"
         best = _num(r.get("val_acc_best", ""), 3)
         body.append([
             r["model"], r["kernel"], r["backend"], r["device"], r["jit_compile"], r["maxlen"], r["batch_size"],
