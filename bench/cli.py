@@ -1,4 +1,5 @@
-"""The ``rnnbench`` command line. Exit codes: 0 ok, 1 regression found by ``compare``, 2 bad input."""
+"""The ``rnnbench`` command line. Exit codes: 0 ok, 1 regression found by ``compare``, ``gate`` or ``ab``,
+2 bad input or an unusable environment, 3 internal error (traceback saved to a file)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import NoReturn
 
 from rnnbench.errors import BadInput
 
-EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
@@ -332,6 +333,18 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": c
             "ab": cmd_ab, "data": cmd_data}
 
 
+def _save_traceback() -> Path:
+    """Write the current exception's traceback to a file of its own and return its path."""
+    import tempfile
+    import time
+    import traceback
+
+    fd, path = tempfile.mkstemp(prefix=f"rnnbench-crash-{time.strftime('%Y%m%d-%H%M%S')}-", suffix=".txt")
+    with os.fdopen(fd, "w") as f:
+        f.write(f"rnnbench {_version()}: {' '.join(sys.argv)}\n\n{traceback.format_exc()}")
+    return Path(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -342,6 +355,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rnnbench: interrupted; finished cells are stored, rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (| head): no more output, and no traceback from flushing it at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("rnnbench: output closed early (broken pipe)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        # An unusable environment (a read-only or unwritable --out, a full disk): exit 2, never 1, which CI
+        # would read as a regression found.
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(f"rnnbench: error: cannot use{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug of ours: its own exit code and the traceback kept for the report
+        path = _save_traceback()
+        print(f"rnnbench: internal error ({type(exc).__name__}: {exc}); traceback saved to {path}", file=sys.stderr)
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -228,6 +228,8 @@ class RunStore:
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.dir = Path(run_dir)
+        if self.dir.is_symlink() and not self.dir.exists():
+            raise BadInput(f"run directory {str(self.dir)!r} is a symlink to {os.readlink(self.dir)!r}, which does not exist")
         if self.dir.exists() and not self.dir.is_dir():
             raise BadInput(f"run directory {str(self.dir)!r} exists and is not a directory")
         if self.dir.is_dir() and any(self.dir.iterdir()) and not any((self.dir / n).exists() for n in (RUN_JSON, CELLS, LOCK)):
