@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_compare import _make_run
-from test_report import _row
-
 from rnnbench import cli
 from rnnbench.cli import main
 from rnnbench.store import RunStore
+from test_compare import _make_run
+from test_report import _row
 
 #: A path no process can create, even as root: sysfs refuses new entries.
 UNWRITABLE = "/sys/rnnbench-cannot-write-here"

@@ -12,13 +12,12 @@ import re
 import subprocess
 
 import pytest
-from test_compare import _make_run
-from test_report import CHROMIUM, _row
-
 from rnnbench import report
 from rnnbench.cli import main
 from rnnbench.store import RunStore, load_run
 from rnnbench.table import cells_table
+from test_compare import _make_run
+from test_report import CHROMIUM, _row
 
 SCRIPT = "<script>document.title='pwned-by-error'</script>"
 IMG = "<img src=x onerror=\"document.title='pwned-by-host'\">"

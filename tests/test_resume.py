@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from rnnbench import sweep
 from rnnbench.cli import main
 from rnnbench.executor import CellOutcome

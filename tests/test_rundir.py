@@ -11,13 +11,12 @@ import csv
 import json
 
 import pytest
-from test_report import _epochs, _row
-
 from rnnbench import report
 from rnnbench.cli import main
 from rnnbench.errors import BadInput
 from rnnbench.schema import CELL_COLUMNS, CELL_CORE_COLUMNS
 from rnnbench.store import FORMAT_VERSION, RunStore, load_run, read_table
+from test_report import _epochs, _row
 
 
 def _run(path, cid="c1", model="lstm", **row):
