@@ -72,6 +72,7 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_preset: str = "defaul
     fixed.add_argument("--processes", type=int, metavar="N",
                        help="independent processes timing each cell's speed, pooled (default 1; regress preset 3)")
     fixed.add_argument("--memory-limit", type=float, metavar="MB", help="kill a cell whose resident memory exceeds MB (default: 80%% of RAM)")
+    fixed.add_argument("--max-cells", type=int, metavar="N", help="refuse a sweep of more than N cells (default 10,000)")
 
 
 def _add_verdict_options(p: argparse.ArgumentParser, max_slowdown: float, why: str, accuracy: bool = True) -> None:
@@ -171,7 +172,7 @@ def _spec_from_args(args: argparse.Namespace):
     for flag, field in (("epochs", "epochs"), ("dataset", "dataset"), ("train_samples", "train_samples"),
                         ("test_samples", "test_samples"), ("timeout", "timeout_s"), ("speed_target", "speed_target_s"),
                         ("memory_limit", "memory_limit_mb"), ("threads", "threads"),
-                        ("processes", "processes")):
+                        ("processes", "processes"), ("max_cells", "max_cells")):
         value = getattr(args, flag)
         if value is not None:
             overrides[field] = None if value is _ALL else value

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import itertools
 import json
@@ -31,6 +32,23 @@ _MAX_MAXLEN = 100_000
 def _int_in(value: Any, low: int, high: float) -> bool:
     """``value`` is an integer (not a bool, which Python counts as one) with ``low <= value <= high``."""
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _unique(name: str, values: list | tuple) -> tuple:
+    """``values`` without repeats, order kept, in linear time. Keyed by type and value: ``false`` and ``0``
+    (or ``1`` and ``true``) are different entries, so the type check after this names the wrong one
+    instead of one silently swallowing the other."""
+    seen, out = set(), []
+    for v in values:
+        try:
+            key = (type(v), v)
+            fresh = key not in seen
+        except TypeError:  # a list or table where one value belongs
+            raise BadInput(f"axis {name!r}: {v!r} is not a single value") from None
+        if fresh:
+            seen.add(key)
+            out.append(v)
+    return tuple(out)
 
 
 def _closest(value: str, choices: list[str] | tuple[str, ...]) -> str:
@@ -57,7 +75,7 @@ class Cell:
     test_samples: int | None
     speed_target_s: float
 
-    @property
+    @functools.cached_property  # a frozen cell's id never changes: hashed once, not on every lookup
     def cell_id(self) -> str:
         """Stable hash of the parameters: the same cell gets the same id in every run and machine."""
         payload = json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
@@ -105,6 +123,9 @@ class SweepSpec:
     #: process's speed drifts by more than its own repeats show, so one process cannot stand for the cell.
     #: The first process also trains for accuracy; the others only time. Not part of the cell's identity.
     processes: int = 1
+    #: the most cells a sweep may have; a larger grid is refused before anything is built or run (a typo
+    #: such as a seed range of 100,000 should not start a week of work). Not part of a cell's identity.
+    max_cells: int = 10_000
 
     AXES = ("models", "kernels", "maxlen", "batch_size", "devices", "jit_compile", "backends", "seeds")
 
@@ -115,8 +136,7 @@ class SweepSpec:
                 value = (value,)
             if not isinstance(value, (list, tuple)) or not value:
                 raise BadInput(f"axis {name!r} must be a non-empty list, got {value!r}")
-            # de-duplicated, order kept; by equality, since a bad file may hold unhashable values (lists)
-            object.__setattr__(self, name, tuple(v for i, v in enumerate(value) if v not in value[:i]))
+            object.__setattr__(self, name, _unique(name, value))
         self._check_axes()
         self._check_settings()
 
@@ -162,6 +182,8 @@ class SweepSpec:
             object.__setattr__(self, "cpus", tuple(sorted(set(cpus))))
         if not _int_in(self.processes, 1, 100):
             raise BadInput(f"processes must be an integer between 1 and 100, got {self.processes!r}")
+        if not _int_in(self.max_cells, 1, math.inf):
+            raise BadInput(f"max_cells must be a positive integer, got {self.max_cells!r}")
         for name in ("speed_target_s", "timeout_s", "memory_limit_mb"):
             v = getattr(self, name)
             if v is None and name == "memory_limit_mb":
@@ -181,6 +203,11 @@ class SweepSpec:
         those that cannot run here as skipped.
         """
         names = list(dict.fromkeys(n for p in self.models for n in list_models(p)))
+        per_kernel = math.prod(len(getattr(self, a)) for a in self.AXES if a not in ("models", "kernels"))
+        count = sum(len([k for k in self.kernels if k in get_spec(n).kernels]) for n in names) * per_kernel
+        if count > self.max_cells:
+            raise BadInput(f"the sweep has {count:,} cells, more than max_cells = {self.max_cells:,}; narrow an axis, "
+                           "or raise the limit with --max-cells (sweep key max_cells) if you mean it")
         cells = []
         for name in names:
             spec = get_spec(name)

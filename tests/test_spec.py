@@ -67,7 +67,7 @@ def test_overlapping_patterns_do_not_duplicate():
         ({"timeout_s": 0}, "timeout_s"),
         ({"maxlen": ()}, "non-empty"),
         ({"dataset": []}, "unknown dataset"),  # found by the hypothesis test: a list is unhashable
-        ({"maxlen": ([100], [100])}, "maxlen must be an integer"),
+        ({"maxlen": ([100], [100])}, "is not a single value"),
         ({"cpus": ()}, "cpus must be a non-empty list"),
         ({"cpus": (-1,)}, "cpus must be a non-empty list"),
         ({"cpus": (True,)}, "cpus must be a non-empty list"),
@@ -145,3 +145,33 @@ def test_skip_reasons():
     assert "gpu:1 requested" in skip_reason(_cell(devices=("gpu:1",)), yes, lambda b: ("GPU:0",))
     assert "not installed" in skip_reason(_cell(backends=("torch",)), lambda b: b != "torch", no_gpu)
     assert "recurrent_dropout" in skip_reason(_cell(models=("lstm_dropout",), kernels=("cudnn",), devices=("gpu",)), yes, lambda b: ("G",))
+
+
+# Issue 12, case 13: sweep size.
+
+def test_a_sweep_over_the_cell_limit_is_refused_before_anything_is_built(capsys):
+    from rnnbench.cli import main
+
+    argv = ["run", "--dry-run", "--preset", "smoke", "--seeds", ",".join(map(str, range(20_000)))]
+    assert main(argv) == 2
+    assert "more than max_cells = 10,000" in capsys.readouterr().err
+    assert main([*argv, "--max-cells", "1000000"]) == 0  # raised on purpose
+
+
+def test_deduplication_keeps_a_bool_and_an_int_apart():
+    with pytest.raises(BadInput, match="jit_compile values must be true or false, got 0"):
+        SweepSpec(jit_compile=[False, 0])
+    with pytest.raises(BadInput, match="seeds must be integers"):
+        SweepSpec(seeds=[1, True])
+    assert SweepSpec(seeds=[3, 1, 3, 2, 1]).seeds == (3, 1, 2)
+
+
+def test_a_list_inside_an_axis_is_named():
+    with pytest.raises(BadInput, match="is not a single value"):
+        SweepSpec(maxlen=[100, [200]])
+
+
+def test_a_cell_id_is_hashed_once():
+    cell = SweepSpec(models=("lstm",)).expand()[0]
+    first = cell.cell_id
+    assert cell.__dict__["cell_id"] == first and cell.cell_id is first
