@@ -303,7 +303,7 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
     result = Comparison(title="rnnbench ab")
     both = set(a.cells) & set(b.cells)
     if both:
-        speed = compare_runs(a, b, max_slowdown, 0.0, alpha, only=both)
+        speed = compare_runs(a, b, max_slowdown, 0.0, alpha, only=both, checks=("speed",))
         for f in speed.findings:
             if f.check == "speed":
                 n_a, n_b = len(timings[base.label][f.cell_id]), len(timings[new.label][f.cell_id])

@@ -97,6 +97,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+#: The metrics every ok cell is judged on, the check each belongs to, and what a valid value is.
+_JUDGED = {"params": "params", "train_samples_per_s": "speed", "test_acc": "accuracy"}
+
+
 def check_thresholds(max_slowdown: float, max_accuracy_drop: float, alpha: float) -> None:
     """Raise BadInput for a threshold outside its range (the gate calls this before it runs anything)."""
     if not 0 < max_slowdown < 1:
@@ -108,10 +112,11 @@ def check_thresholds(max_slowdown: float, max_accuracy_drop: float, alpha: float
 
 
 def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_drop: float = 0.02,
-                 alpha: float = ALPHA, only: set[str] | None = None) -> Comparison:
+                 alpha: float = ALPHA, only: set[str] | None = None, checks: tuple[str, ...] = tuple(_JUDGED.values())) -> Comparison:
     """Compare every cell of ``new`` with the same cell (same parameters) of ``base``.
 
-    ``only`` (cell ids) limits the comparison to those cells, on both sides (a rerun of some cells).
+    ``only`` (cell ids) limits the comparison to those cells, on both sides (a rerun of some cells);
+    ``checks`` to some of ``speed``, ``accuracy`` and ``params`` (an A/B times speed only).
     """
     if only is not None:
         base = Run(base.path, base.meta, {k: v for k, v in base.cells.items() if k in only}, base.steps)
@@ -145,15 +150,12 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_d
         if n["status"] == "skipped":
             result.notes.append(f"{name}: newly skipped ({n['error']})")
             continue
-        result.findings.extend(_compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha))
+        result.findings.extend(_compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha,
+                                             checks))
     for cid, n in new.cells.items():
         if cid not in base.cells:
             result.notes.append(f"{label(n)}: new cell (not in the baseline)")
     return result
-
-
-#: The metrics every ok cell is judged on, the check each belongs to, and what a valid value is.
-_JUDGED = {"params": "params", "train_samples_per_s": "speed", "test_acc": "accuracy"}
 
 
 def _valid(column: str, value: float) -> bool:
@@ -162,22 +164,24 @@ def _valid(column: str, value: float) -> bool:
     return 0 <= value <= 1 if column == "test_acc" else value > 0
 
 
-def _judged_values(cid, name, b, n, base) -> tuple[dict[str, tuple[float, float]], list[Finding]]:
-    """Baseline and new value of each judged metric both sides have.
+def _judged_values(cid, name, b, n, base, checks) -> tuple[dict[str, tuple[float, float]], list[Finding]]:
+    """Baseline and new value of each judged metric.
 
-    A damaged baseline value (NaN, inf, zero or negative where a measurement belongs) is bad input: it
-    could excuse anything. A value the baseline has and the new ok cell lacks or has damaged is a
-    regression, never silence. A metric the baseline left empty (a speed-only run has no accuracy) is
-    not judged.
+    A damaged or missing baseline value (NaN, inf, zero or negative where a measurement belongs, or
+    empty where every ok cell has one) is bad input: it could excuse anything. A value the baseline has
+    and the new ok cell lacks or has damaged is a regression, never silence. Only accuracy may be empty,
+    in a speed-only cell (epochs = 0), and is then not judged.
     """
     values, findings = {}, []
     for column, check in _JUDGED.items():
-        bv, nv = _float(b, column), _float(n, column)
-        if bv is not None and not _valid(column, bv):
-            raise BadInput(f"{base.path / 'cells.csv'}: baseline cell {cid!r} is ok but its {column} is {b[column]!r}: "
-                           "a damaged baseline cannot judge anything")
-        if bv is None:
+        if check not in checks:
             continue
+        bv, nv = _float(b, column), _float(n, column)
+        if bv is None and column == "test_acc" and b.get("epochs") == "0":
+            continue
+        if bv is None or not _valid(column, bv):
+            raise BadInput(f"{base.path / 'cells.csv'}: baseline cell {cid!r} is ok but its {column} is {b[column] or 'empty'!r}: "
+                           "a damaged baseline cannot judge anything")
         if nv is None or not _valid(column, nv):
             shown = n.get(column) or "missing"
             findings.append(Finding(cid, name, check, REGRESSION, bv, shown, note=f"{column} missing or not a valid number in an ok cell"))
@@ -186,8 +190,8 @@ def _judged_values(cid, name, b, n, base) -> tuple[dict[str, tuple[float, float]
     return values, findings
 
 
-def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha) -> list[Finding]:
-    values, out = _judged_values(cid, name, b, n, base)
+def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha, checks) -> list[Finding]:
+    values, out = _judged_values(cid, name, b, n, base, checks)
     if "params" in values:
         bp, np_ = values["params"]
         if bp != np_:

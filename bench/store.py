@@ -208,6 +208,7 @@ def load_run(path: str | Path) -> Run:
                            f"(known: {', '.join(STATUSES)})")
         if row["cell_id"] in cells:
             raise BadInput(f"{p / CELLS}: line {number}: cell {row['cell_id']!r} appears twice")
+        typed(row, f"{p / CELLS}: line {number}, cell {row['cell_id']!r}")  # every typed column converts, or it is damage
         cells[row["cell_id"]] = row
     steps: dict[str, list[float]] = {}
     if (p / STEPS).is_file():

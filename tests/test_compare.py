@@ -193,7 +193,7 @@ def _edit(run, cell_id, **values):
 @pytest.mark.parametrize("column, text", [
     ("train_samples_per_s", "nan"), ("train_samples_per_s", ""), ("train_samples_per_s", "0"),
     ("train_samples_per_s", "inf"), ("train_samples_per_s", "-5"),
-    ("test_acc", "nan"), ("test_acc", ""), ("params", "nan"), ("params", ""),
+    ("test_acc", "nan"), ("test_acc", ""), ("params", ""),
 ])
 def test_a_missing_or_non_finite_metric_in_a_new_ok_cell_is_a_regression(base, tmp_path, capsys, column, text):
     new = _make_run(tmp_path / "new")
@@ -202,8 +202,15 @@ def test_a_missing_or_non_finite_metric_in_a_new_ok_cell_is_a_regression(base, t
     assert f"{column} missing or not a valid number in an ok cell" in capsys.readouterr().out
 
 
+def test_a_parameter_count_that_is_no_integer_is_bad_input(base, tmp_path, capsys):
+    new = _make_run(tmp_path / "new")
+    _edit(new, "c_lstm", params="nan")
+    assert main(["compare", str(base), str(new)]) == 2
+    assert "damaged value 'nan' in column 'params'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("column, text", [("train_samples_per_s", "nan"), ("train_samples_per_s", "0"), ("test_acc", "inf"),
-                                          ("params", "-1")])
+                                          ("params", "-1"), ("train_samples_per_s", ""), ("test_acc", "")])
 def test_a_damaged_baseline_metric_is_bad_input(base, tmp_path, capsys, column, text):
     _edit(base, "c_lstm", **{column: text})
     assert main(["compare", str(base), str(_make_run(tmp_path / "new"))]) == 2
