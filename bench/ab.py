@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from rnnbench.compare import NOT_GATED, REGRESSION, Comparison, Finding, compare_runs, label
 from rnnbench.errors import BadInput
+from rnnbench.hooks import HOOK_ENVS
 from rnnbench.schema import CELL_COLUMNS, STEP_COLUMNS
 from rnnbench.spec import Cell, SweepSpec
 from rnnbench.store import Run, format_value, read_table
@@ -39,8 +40,6 @@ from rnnbench.store import Run, format_value, read_table
 #: here); three give each side 15 timed repeats and cost about 4.5 minutes for the regress preset.
 AB_ROUNDS = 3
 
-#: Test-only hooks (bench/runner.py) stand for a change in the new code, so the base never sees them.
-TEST_HOOKS = ("RNNBENCH_PLANT_SLOWDOWN", "RNNBENCH_PLANT_LABEL_NOISE", "RNNBENCH_FAULT_INJECT")
 
 #: A base whose code cannot install or start within this is as good as absent.
 INSTALL_TIMEOUT_S = 300
@@ -72,7 +71,7 @@ class CodeVersion:
         env = dict(os.environ, PYTHONSAFEPATH="1")
         if self.site is not None:
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.site), env.get("PYTHONPATH")]))
-            for name in TEST_HOOKS:
+            for name in HOOK_ENVS:  # test-only hooks stand for a change in the new code: never the base's
                 env.pop(name, None)
         return env
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from rnnbench.devices import gpu_index
 from rnnbench.errors import BadInput
-from rnnbench.measure import pool_processes
+from rnnbench.result import CellResult
 from rnnbench.spec import Cell
 
 STDERR_TAIL_LINES = 5
@@ -177,32 +177,32 @@ class LocalExecutor:
             if on_start:
                 on_start(cell)
             start = time.perf_counter()
-            payload, reason = self._spawn(cell, self._log_path(cell), {})
+            result, reason = self._spawn(cell, self._log_path(cell), {})
             wall_s = time.perf_counter() - start
-            if payload is None:
+            if result is None:
                 yield self._failed(cell, reason, wall_s)
             elif self.processes == 1:
-                yield self._ok(cell, [payload], wall_s)
+                yield self._ok(cell, [result], wall_s)
             else:
-                pending[cell.cell_id] = (cell, [payload], wall_s)
+                pending[cell.cell_id] = (cell, [result], wall_s)
         for k in range(2, self.processes + 1):
-            for cid, (cell, payloads, wall_s) in list(pending.items()):
+            for cid, (cell, results, wall_s) in list(pending.items()):
                 if on_start:
                     on_start(cell)
                 start = time.perf_counter()
-                first = payloads[0]["row"]
-                extra = {"speed_only": True, "steps": first["steps_per_repeat"], "repeats": first["repeats"]}
-                payload, reason = self._spawn(cell, self._log_path(cell), extra)
+                first = results[0]
+                extra = {"speed_only": True, "steps": first.steps_per_repeat, "repeats": first.repeats}
+                result, reason = self._spawn(cell, self._log_path(cell), extra)
                 wall_s += time.perf_counter() - start
-                if payload is None:
+                if result is None:
                     del pending[cid]
                     yield self._failed(cell, f"speed process {k} of {self.processes}: {reason}", wall_s)
                     continue
-                payloads.append(payload)
-                pending[cid] = (cell, payloads, wall_s)
+                results.append(result)
+                pending[cid] = (cell, results, wall_s)
                 if k == self.processes:
                     del pending[cid]
-                    yield self._ok(cell, payloads, wall_s)
+                    yield self._ok(cell, results, wall_s)
 
     def _work_dir(self) -> Path:
         """Job and result files live in the run directory, in a scratch folder named for this sweep process,
@@ -245,8 +245,8 @@ class LocalExecutor:
                 os.killpg(proc.pid, signal.SIGKILL)
                 return proc.wait(), reason
 
-    def _spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
-        """One child process for ``cell``: its result payload, or None and why it failed."""
+    def _spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any]) -> tuple[CellResult | None, str]:
+        """One child process for ``cell``: its result, or None and why it failed."""
         with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=self._work_dir()) as tmp:
             job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job.write_text(json.dumps({
@@ -264,20 +264,21 @@ class LocalExecutor:
                 )
                 code, stop_reason = self._watch(proc)
             if stop_reason is None and code == 0 and result.is_file():
-                return json.loads(result.read_text()), ""
+                try:
+                    return CellResult.from_json(result.read_text()), ""
+                except (ValueError, TypeError) as exc:
+                    return None, f"the cell process wrote an unreadable result ({exc})"
         return None, stop_reason or _describe_exit(code)
 
     def _log_path(self, cell: Cell) -> Path:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         return self.log_dir / f"{cell.cell_id}.log"
 
-    def _ok(self, cell: Cell, payloads: list[dict[str, Any]], wall_s: float) -> CellOutcome:
-        payload = pool_processes(payloads)
-        row = {**payload["row"], "wall_s": wall_s, **self._settings()}
+    def _ok(self, cell: Cell, results: list[CellResult], wall_s: float) -> CellOutcome:
+        result = CellResult.pool(results)
         calibration = self.calibrate(cell.backend, cell.device)
-        if calibration and row.get("gflops_achieved"):
-            row["efficiency"] = row["gflops_achieved"] / calibration["matmul_gflops"]
-        return CellOutcome(cell, "ok", row, payload["epochs"], payload["steps"])
+        row = {**result.metrics(calibration["matmul_gflops"] if calibration else None), "wall_s": wall_s, **self._settings()}
+        return CellOutcome(cell, "ok", row, list(result.epochs), list(result.steps))
 
     def _failed(self, cell: Cell, reason: str, wall_s: float) -> CellOutcome:
         log_path = self._log_path(cell)

@@ -37,13 +37,6 @@ WARMUP_STEPS = 3
 MIN_STEPS, MAX_STEPS = 2, 200
 REPEATS = 5  # the least, and the count whenever MAX_STEPS steps fill a fifth of the target
 MAX_REPEATS = 50
-UNSTABLE_CV = 0.10
-
-
-def coefficient_of_variation(values) -> float:
-    """Sample standard deviation over the mean (NaN for fewer than two values)."""
-    values = np.asarray(values, dtype=float)
-    return float(np.std(values, ddof=1) / np.mean(values)) if len(values) > 1 else float("nan")
 
 
 def sync_on_loss(logs) -> None:
@@ -75,17 +68,13 @@ def step_timer():
 
 @dataclass
 class TrainSpeed:
-    samples_per_s: float  # median over repeats
-    cv: float  # coefficient of variation of the per-repeat samples/s
+    """What a timed fit gives; the figures derived from it (median, CV) are bench/result.py's."""
+
     compile_s: float
     steps_per_repeat: int
     repeats: int
     step_s: list[float] = field(repr=False)  # raw per-step times of the timed repeats
     repeat_samples_per_s: list[float] = field(repr=False, default_factory=list)
-
-    @property
-    def unstable(self) -> bool:
-        return self.cv > UNSTABLE_CV
 
 
 @contextmanager
@@ -138,8 +127,6 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
     per_repeat = steps * batch_size / step_s.sum(axis=1)
     median_step = float(np.median(timer.step_s))
     return TrainSpeed(
-        samples_per_s=float(np.median(per_repeat)),
-        cv=coefficient_of_variation(per_repeat),
         compile_s=max(0.0, warmup_s - WARMUP_STEPS * median_step),
         steps_per_repeat=steps,
         repeats=repeats,
@@ -170,44 +157,3 @@ def infer_speed(model, x: np.ndarray, batch_size: int, target_s: float) -> Infer
     lat = np.array(latencies)
     p50 = float(np.percentile(lat, 50))
     return InferSpeed(batch_size / p50, p50 * 1e3, float(np.percentile(lat, 95)) * 1e3, len(lat))
-
-
-#: Speed figures taken as the median over a cell's processes (training throughput is pooled instead).
-_PER_PROCESS_MEDIANS = ("infer_samples_per_s", "infer_latency_ms_p50", "infer_latency_ms_p95", "compile_s")
-
-
-def pool_processes(payloads: list[dict]) -> dict:
-    """One cell's result from its speed processes (the first also trained for accuracy).
-
-    Every process's timed repeats are pooled: ``train_samples_per_s`` is their median and its CV spans
-    the drift between processes too, which is what a regression gate must not mistake for a change.
-    Raw steps keep their process apart by numbering repeats on (process 2's first repeat follows
-    process 1's last). Inference figures and ``compile_s`` are medians over processes; ``peak_rss_mb``
-    the largest.
-    """
-    first = payloads[0]
-    row = {**first["row"], "processes": len(payloads)}
-    if len(payloads) == 1:
-        return {**first, "row": row}
-    pooled = [v for p in payloads for v in p["repeat_samples_per_s"]]
-    row.update(
-        train_samples_per_s=float(np.median(pooled)),
-        train_samples_per_s_cv=coefficient_of_variation(pooled),
-        repeats=len(pooled),
-        peak_rss_mb=max(p["row"]["peak_rss_mb"] for p in payloads),
-    )
-    row["unstable"] = row["train_samples_per_s_cv"] > UNSTABLE_CV
-    for key in _PER_PROCESS_MEDIANS:
-        values = [p["row"][key] for p in payloads if p["row"].get(key) is not None]
-        if values:
-            row[key] = float(np.median(values))
-    if row.get("flops_per_sample"):
-        row["gflops_achieved"] = row["flops_per_sample"] * row["train_samples_per_s"] / 1e9
-    medians = ", ".join(f"{np.median(p['repeat_samples_per_s']):,.0f}" for p in payloads)
-    row["notes"] = "; ".join(filter(None, [row.get("notes"), f"speed pooled over {len(payloads)} processes "
-                                                            f"(their median samples/s: {medians})"]))
-    steps, offset = [], 0
-    for p in payloads:
-        steps.extend({**s, "repeat": s["repeat"] + offset} for s in p["steps"])
-        offset += len(p["repeat_samples_per_s"])
-    return {**first, "row": row, "steps": steps, "repeat_samples_per_s": pooled}

@@ -21,7 +21,7 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
     ),
     "seed": (
         "The tutorial's experiment: SimpleRNN, 4x SimpleRNN, LSTM, GRU at maxlen 500, batch 128, 10 epochs, 1 thread, 10 s of speed timing",
-        # One thread: measured on the 2-core machine (these models, XLA off and on, README "How steady the
+        # One thread: measured on the 2-core machine (these models, XLA off and on, docs/measurement.md, "How steady the
         # numbers are here"), a cell's CV was <= 3% for 59 of 64 cells on one thread, 29 of 48 on two,
         # because two threads stall whenever anything else wants a core. The generic kernels train about
         # as fast on one thread as on two at this size. 10 s of timing: five 2 s repeats.

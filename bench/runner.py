@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rnnbench.hooks import PLANT_LABEL_NOISE_ENV, PLANT_SLOWDOWN_ENV, inject_fault, planted, slowdown_callbacks
+from rnnbench.result import CellResult
 from rnnbench.spec import Cell
 
 
@@ -90,70 +92,17 @@ def _compiled(cell: Cell):
     return model
 
 
-#: Test-only fault injection, off unless set: "MODEL:KIND" makes cells of MODEL misbehave, so tests can
-#: check that a crash, a hang or a hard kill costs one failed row and nothing more.
-FAULT_ENV = "RNNBENCH_FAULT_INJECT"
-
-
-def _inject_fault(cell: Cell) -> None:
-    spec = os.environ.get(FAULT_ENV, "")
-    model, _, kind = spec.partition(":")
-    if not spec or model != cell.model:
-        return
-    if kind == "raise":
-        raise RuntimeError("injected fault")
-    if kind == "segfault":
-        import signal
-
-        os.kill(os.getpid(), signal.SIGSEGV)
-    if kind == "hang":
-        time.sleep(3600)
-    if kind == "alloc":  # grows by 100 MB a step until something stops it
-        hog = []
-        while True:
-            hog.append(np.ones(100 * 2**20, dtype=np.uint8))
-            time.sleep(0.02)
-
-
-#: Test-only plants for the regression gate, off unless set: "MODEL:FRACTION".
-#: PLANT_SLOWDOWN makes every training step of MODEL take FRACTION longer (a sleep inside the step's
-#: timed region); PLANT_LABEL_NOISE flips FRACTION of MODEL's training labels, so it really learns worse.
-PLANT_SLOWDOWN_ENV, PLANT_LABEL_NOISE_ENV = "RNNBENCH_PLANT_SLOWDOWN", "RNNBENCH_PLANT_LABEL_NOISE"
-
-
-def _planted(env: str, cell: Cell) -> float:
-    model, _, fraction = os.environ.get(env, "").partition(":")
-    return float(fraction) if model == cell.model and fraction else 0.0
-
-
-def _slowdown_callbacks(fraction: float) -> list:
-    if not fraction:
-        return []
-    import keras
-    from rnnbench.measure import sync_on_loss
-
-    class PlantedSlowdown(keras.callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self._t0 = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            sync_on_loss(logs)
-            time.sleep(fraction * (time.perf_counter() - self._t0))
-
-    return [PlantedSlowdown()]
-
-
 def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unverified: bool = False,
              spawned_at: float | None = None, speed_only: bool = False, steps: int | None = None,
-             repeats: int | None = None) -> dict[str, Any]:
-    """Measure ``cell``; returns ``{"row": {...}, "epochs": [...], "steps": [...], "repeat_samples_per_s": [...]}``.
+             repeats: int | None = None) -> CellResult:
+    """Measure ``cell`` in this process and return what was measured.
 
-    ``spawned_at`` (wall clock, from the parent) lets the row record the fixed cost of a cell: spawn,
+    ``spawned_at`` (wall clock, from the parent) lets the result record the fixed cost of a cell: spawn,
     framework import, data loading and the first model build, everything before measuring starts.
     ``speed_only`` (a cell's second and later speed processes) skips training for accuracy; ``steps``
     and ``repeats`` fix the timing budget.
     """
-    _inject_fault(cell)
+    inject_fault(cell)
     deterministic = not cell.jit_compile
     pin_threads(cell.backend, threads, deterministic)
     _check_device(cell.backend, cell.device)
@@ -167,34 +116,25 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     notes = []
     if cell.backend == "tensorflow" and not deterministic:
         notes.append("XLA cell: TensorFlow op determinism off (Keras disables XLA under it)")
-    row: dict[str, Any] = {"threads": threads}
+    found: dict[str, Any] = {}
 
     # Speed first, on its own model instance, so that timing never changes what is trained below.
     model = _compiled(cell)
-    row["params"] = model.count_params()
-    if spawned_at is not None:
-        row["startup_s"] = time.time() - spawned_at
+    params = model.count_params()
+    startup_s = time.time() - spawned_at if spawned_at is not None else None
     try:
-        row["flops_per_sample"] = flops.train_flops_per_sample(model, cell.maxlen)
-        row["infer_flops_per_sample"] = flops.forward_flops_per_sample(model, cell.maxlen)
+        found["flops_per_sample"] = flops.train_flops_per_sample(model, cell.maxlen)
+        found["infer_flops_per_sample"] = flops.forward_flops_per_sample(model, cell.maxlen)
     except ValueError as exc:
         notes.append(f"flops_per_sample, gflops_achieved, efficiency: {exc}")
     train = measure.train_speed(model, x_train, y_train, cell.batch_size, cell.speed_target_s,
-                                callbacks=_slowdown_callbacks(_planted(PLANT_SLOWDOWN_ENV, cell)), steps=steps,
+                                callbacks=slowdown_callbacks(planted(PLANT_SLOWDOWN_ENV, cell)), steps=steps,
                                 repeats=repeats)
     infer = measure.infer_speed(model, x_test, cell.batch_size, cell.speed_target_s / 2)
-    row.update(
-        train_samples_per_s=train.samples_per_s, train_samples_per_s_cv=train.cv, compile_s=train.compile_s,
-        unstable=train.unstable, steps_per_repeat=train.steps_per_repeat, repeats=train.repeats,
-        infer_samples_per_s=infer.samples_per_s, infer_latency_ms_p50=infer.latency_ms_p50,
-        infer_latency_ms_p95=infer.latency_ms_p95,
-    )
-    if row.get("flops_per_sample"):
-        row["gflops_achieved"] = row["flops_per_sample"] * train.samples_per_s / 1e9
-    step_rows = [
+    step_rows = tuple(
         {"repeat": i // train.steps_per_repeat, "step": i % train.steps_per_repeat, "step_s": s}
         for i, s in enumerate(train.step_s)
-    ]
+    )
     del model
 
     epochs: list[dict[str, Any]] = []
@@ -214,7 +154,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
                     "epoch_s": time.perf_counter() - t["last"],
                 })
 
-        noise = _planted(PLANT_LABEL_NOISE_ENV, cell)
+        noise = planted(PLANT_LABEL_NOISE_ENV, cell)
         if noise:
             flip = np.random.default_rng(cell.seed).random(len(y_train)) < noise
             y_train = np.where(flip, 1 - y_train, y_train)
@@ -223,10 +163,10 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
                   verbose=0, callbacks=[EpochClock()])
         test_loss, test_acc = model.evaluate(x_test, y_test, batch_size=max(cell.batch_size, 512), verbose=0)
         val = [e["val_acc"] for e in epochs if e["val_acc"] is not None]
-        row.update(test_loss=float(test_loss), test_acc=float(test_acc),
-                   val_acc=val[-1] if val else None, val_acc_best=max(val) if val else None)
+        found.update(test_loss=float(test_loss), test_acc=float(test_acc),
+                     val_acc=val[-1] if val else None, val_acc_best=max(val) if val else None)
         if cell.test_samples is None:
-            row["acc_ceiling"] = data.ceiling
+            found["acc_ceiling"] = data.ceiling
         elif data.ceiling is not None:
             notes.append("acc_ceiling: computed for the full test split only")
     elif cell.epochs == 0:
@@ -235,11 +175,15 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     if cell.device == "cpu":
         notes.append("gpu_peak_mb: cpu cell")
     else:
-        row["gpu_peak_mb"] = _gpu_peak_mb(cell.backend)
-    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-    row["notes"] = "; ".join(notes)
-    return {"row": row, "epochs": epochs, "steps": step_rows, "data_fingerprint": data.fingerprint,
-            "repeat_samples_per_s": train.repeat_samples_per_s}
+        found["gpu_peak_mb"] = _gpu_peak_mb(cell.backend)
+    return CellResult(
+        threads=threads, params=params, repeat_samples_per_s=tuple(train.repeat_samples_per_s),
+        steps_per_repeat=train.steps_per_repeat, steps=step_rows, compile_s=train.compile_s,
+        infer_samples_per_s=infer.samples_per_s, infer_latency_ms_p50=infer.latency_ms_p50,
+        infer_latency_ms_p95=infer.latency_ms_p95,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+        data_fingerprint=data.fingerprint, startup_s=startup_s, epochs=tuple(epochs), notes=tuple(notes), **found,
+    )
 
 
 def main(argv: list[str]) -> int:
@@ -252,7 +196,7 @@ def main(argv: list[str]) -> int:
     result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data_path"), job.get("allow_unverified", False),
                       job.get("spawned_at"), job.get("speed_only", False), job.get("steps"), job.get("repeats"))
     tmp = result_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, default=float))
+    tmp.write_text(result.to_json())
     os.replace(tmp, result_path)  # the parent sees a whole result or none
     return 0
 

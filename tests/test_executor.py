@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from rnnbench.errors import BadInput
 from rnnbench.executor import child_env
-from rnnbench.runner import FAULT_ENV
+from rnnbench.hooks import FAULT_ENV
 from rnnbench.spec import SweepSpec
 from rnnbench.sweep import run_sweep
 
@@ -62,9 +62,12 @@ def test_speed_processes_are_pooled_into_one_row(tmp_path):
 
 
 def _fake_payload(speed):
-    row = {"steps_per_repeat": 2, "repeats": 5, "peak_rss_mb": 100.0, "train_samples_per_s": speed, "notes": ""}
-    return {"row": row, "epochs": [], "steps": [{"repeat": r, "step": s, "step_s": 0.01} for r in range(5) for s in range(2)],
-            "repeat_samples_per_s": [speed] * 5}
+    from rnnbench.result import CellResult
+
+    return CellResult(threads=1, params=10, repeat_samples_per_s=(speed,) * 5, steps_per_repeat=2,
+                      steps=tuple({"repeat": r, "step": s, "step_s": 0.01} for r in range(5) for s in range(2)),
+                      compile_s=0.1, infer_samples_per_s=speed, infer_latency_ms_p50=1.0, infer_latency_ms_p95=1.0,
+                      peak_rss_mb=100.0, data_fingerprint="f")
 
 
 def test_speed_processes_run_in_interleaved_rounds_and_a_late_failure_fails_the_cell(tmp_path, monkeypatch):

@@ -20,7 +20,7 @@ steps before the review does, further than a SimpleRNN's gradients carry in trai
 GRU gates keep them; reviews with a short stretch give every model an easy start. A truncated review
 (small ``maxlen``; pre-truncation keeps the end) has fewer clues.
 
-The README ("Data sets") records the tuning trials behind these constants. Because the generator knows every likelihood, it
+docs/synthetic-data.md records the tuning trials behind these constants. Because the generator knows every likelihood, it
 computes the Bayes-optimal accuracy for any ``maxlen``: the posterior log-odds of a review is the sum
 of ``log(P(w|pos) / P(w|neg))`` over its visible sentiment tokens (noise tokens and length carry no
 evidence), and the best reachable expected accuracy is ``mean(sigmoid(|log-odds|))``. That is the

@@ -1,0 +1,157 @@
+"""The typed result a cell process hands its parent: what one process measured, and how several pool.
+
+The child (bench/runner.py) fills a :class:`CellResult` and writes it as JSON with a schema version;
+the parent (bench/executor.py) reads it back with :meth:`CellResult.from_json`, which refuses another
+schema rather than guess, pools a cell's speed processes with :meth:`CellResult.pool`, and turns it into
+the cell's ``cells.csv`` metrics with :meth:`CellResult.metrics`. Every derived figure (throughput
+from the repeats, their CV, ``unstable``, ``gflops_achieved``, ``efficiency``) is computed here and
+nowhere else, so a new metric touches this type, the column list (bench/schema.py), the code that
+measures it (bench/runner.py) and whatever displays it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Bumped when a field changes meaning or goes away (adding an optional field keeps it).
+RESULT_SCHEMA = 1
+
+#: A cell whose training throughput varies more than this across its repeats is flagged ``unstable``.
+UNSTABLE_CV = 0.10
+
+
+def coefficient_of_variation(values) -> float:
+    """Sample standard deviation over the mean (NaN for fewer than two values)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.std(values, ddof=1) / np.mean(values)) if len(values) > 1 else float("nan")
+
+
+@dataclass(frozen=True)
+class CellResult:
+    """What one cell process measured. Empty (None) where not measured; ``notes`` say why."""
+
+    threads: int
+    params: int
+    repeat_samples_per_s: tuple[float, ...]  # training throughput of each timed repeat
+    steps_per_repeat: int
+    steps: tuple[dict[str, Any], ...] = field(repr=False)  # raw step times: {"repeat", "step", "step_s"}
+    compile_s: float
+    infer_samples_per_s: float
+    infer_latency_ms_p50: float
+    infer_latency_ms_p95: float
+    peak_rss_mb: float
+    data_fingerprint: str
+    flops_per_sample: float | None = None
+    infer_flops_per_sample: float | None = None
+    startup_s: float | None = None
+    gpu_peak_mb: float | None = None
+    test_acc: float | None = None
+    test_loss: float | None = None
+    val_acc: float | None = None
+    val_acc_best: float | None = None
+    acc_ceiling: float | None = None
+    epochs: tuple[dict[str, Any], ...] = field(default=(), repr=False)  # per-epoch rows of the quality fit
+    notes: tuple[str, ...] = ()
+    #: how many processes' repeats are pooled in ``repeat_samples_per_s``, and each one's median
+    process_medians: tuple[float, ...] = ()
+    schema: int = RESULT_SCHEMA
+
+    # Derived figures: computed here only.
+    @property
+    def train_samples_per_s(self) -> float:
+        return float(np.median(self.repeat_samples_per_s))
+
+    @property
+    def train_samples_per_s_cv(self) -> float:
+        return coefficient_of_variation(self.repeat_samples_per_s)
+
+    @property
+    def unstable(self) -> bool:
+        return self.train_samples_per_s_cv > UNSTABLE_CV
+
+    @property
+    def repeats(self) -> int:
+        return len(self.repeat_samples_per_s)
+
+    @property
+    def processes(self) -> int:
+        return max(1, len(self.process_medians))
+
+    @property
+    def gflops_achieved(self) -> float | None:
+        return None if not self.flops_per_sample else self.flops_per_sample * self.train_samples_per_s / 1e9
+
+    def efficiency(self, calibration_gflops: float | None) -> float | None:
+        """Achieved FLOP/s over the calibration matmul's, measured in the same run with the same threads."""
+        achieved = self.gflops_achieved
+        return None if not achieved or not calibration_gflops else achieved / calibration_gflops
+
+    def metrics(self, calibration_gflops: float | None = None) -> dict[str, Any]:
+        """The cell's ``cells.csv`` metric columns."""
+        notes = list(self.notes)
+        if self.processes > 1:
+            medians = ", ".join(f"{m:,.0f}" for m in self.process_medians)
+            notes.append(f"speed pooled over {self.processes} processes (their median samples/s: {medians})")
+        return {
+            "threads": self.threads, "params": self.params, "flops_per_sample": self.flops_per_sample,
+            "infer_flops_per_sample": self.infer_flops_per_sample,
+            "train_samples_per_s": self.train_samples_per_s, "train_samples_per_s_cv": self.train_samples_per_s_cv,
+            "unstable": self.unstable, "steps_per_repeat": self.steps_per_repeat, "repeats": self.repeats,
+            "processes": self.processes, "compile_s": self.compile_s, "startup_s": self.startup_s,
+            "infer_samples_per_s": self.infer_samples_per_s, "infer_latency_ms_p50": self.infer_latency_ms_p50,
+            "infer_latency_ms_p95": self.infer_latency_ms_p95, "gflops_achieved": self.gflops_achieved,
+            "efficiency": self.efficiency(calibration_gflops), "peak_rss_mb": self.peak_rss_mb,
+            "gpu_peak_mb": self.gpu_peak_mb, "test_acc": self.test_acc, "test_loss": self.test_loss,
+            "val_acc": self.val_acc, "val_acc_best": self.val_acc_best, "acc_ceiling": self.acc_ceiling,
+            "notes": "; ".join(notes),
+        }
+
+    @classmethod
+    def pool(cls, results: list[CellResult]) -> CellResult:
+        """One cell's result from its speed processes (the first also trained for accuracy).
+
+        Every process's timed repeats are pooled: throughput is their median and the CV spans the drift
+        between processes too, which is what a regression gate must not mistake for a change. Raw steps
+        keep their process apart by numbering repeats on (process 2's first repeat follows process 1's
+        last). Inference figures and ``compile_s`` are medians over processes; ``peak_rss_mb`` the largest.
+        """
+        first = results[0]
+        if len(results) == 1:
+            return first
+        steps, offset = [], 0
+        for r in results:
+            steps.extend({**s, "repeat": s["repeat"] + offset} for s in r.steps)
+            offset += r.repeats
+        return dataclasses.replace(
+            first,
+            repeat_samples_per_s=tuple(v for r in results for v in r.repeat_samples_per_s),
+            steps=tuple(steps),
+            process_medians=tuple(float(np.median(r.repeat_samples_per_s)) for r in results),
+            peak_rss_mb=max(r.peak_rss_mb for r in results),
+            **{key: float(np.median([getattr(r, key) for r in results]))
+               for key in ("infer_samples_per_s", "infer_latency_ms_p50", "infer_latency_ms_p95", "compile_s")},
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), default=float)
+
+    @classmethod
+    def from_json(cls, text: str) -> CellResult:
+        """Read a result; ValueError when it is not one, or of another schema (a cell process of another
+        version of the harness)."""
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("schema") != RESULT_SCHEMA:
+            raise ValueError(f"not a cell result of schema {RESULT_SCHEMA} (got schema {data.get('schema') if isinstance(data, dict) else '?'})")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown cell result fields: {', '.join(sorted(unknown))}")
+        for key in ("repeat_samples_per_s", "steps", "epochs", "notes", "process_medians"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
