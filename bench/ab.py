@@ -82,7 +82,10 @@ class CodeVersion:
 
 
 def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=120)
+    try:
+        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise ABUnavailable(f"git {args[0]} in {root} took over 120 s") from None
 
 
 def source_root() -> Path:
@@ -127,11 +130,12 @@ def materialise(ref: str, work: Path) -> CodeVersion:
     if proc.returncode != 0:
         raise ABUnavailable(f"git could not export {commit[:10]}: {proc.stderr.strip()[-200:]}")
     with tarfile.open(archive) as tar:
-        tar.extractall(src, filter="data")
+        # git's own archive of a commit; the "data" filter (Python >= 3.11.4) refuses links out of src anyway
+        tar.extractall(src, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     archive.unlink()
     # No dependencies: the base must run on the frameworks installed here, so that the two versions
     # differ in the harness's code only. Built offline with the setuptools installed here when that
-    # works; else pip builds it in isolation, fetching its build backend from the package index.
+    # works; else pip builds it in isolation, which fetches the build backend (setuptools) from the index.
     for offline in (True, False):
         shutil.rmtree(site, ignore_errors=True)
         flags = ["--no-build-isolation", "--no-index"] if offline else []
@@ -161,14 +165,18 @@ def imported_from(version: CodeVersion, cwd: Path) -> Path:
     """Where ``version``'s processes import its package from; ABUnavailable if it does not import, or if
     a base would run code other than its own (the guard against the shadowing A/B must never suffer)."""
     module = version.entry.partition(":")[0]
-    proc = subprocess.run([sys.executable, "-P", "-c", f"import {module} as m; print(m.__file__)"],
-                          env=version.env(), cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+    try:
+        proc = subprocess.run([sys.executable, "-P", "-c", f"import {module} as m; print(m.__file__)"],
+                              env=version.env(), cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ABUnavailable(f"the {version.label} code took over {INSTALL_TIMEOUT_S} s to import") from None
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise ABUnavailable(f"the {version.label} code does not start: {last}")
     path = Path(proc.stdout.strip().splitlines()[-1]).resolve()
-    if version.site is not None and not path.is_relative_to(version.site):
-        raise ABUnavailable(f"the {version.label} code would import {path}, not its own copy in {version.site}")
+    own = version.site if version.site is not None else Path(__file__).resolve().parent  # the running package
+    if not path.is_relative_to(own):
+        raise ABUnavailable(f"the {version.label} code would import {path}, not its own copy in {own}")
     return path
 
 
@@ -176,7 +184,8 @@ def cell_args(cell: Cell, spec: SweepSpec, out: Path, threads: int) -> list[str]
     """``rnnbench run`` arguments that run exactly ``cell``, speed only, in one process, into ``out``.
 
     Every setting of the cell is given as a flag (the preset named is only a starting point every
-    version has), so both versions time the same cell whatever their presets say.
+    version has), so both versions time the same cell whatever their presets say. A base older than
+    these flags cannot run it, and the A/B says so (no speed verdict).
     """
     args = [
         "run", "--preset", "smoke", "--models", cell.model, "--kernels", cell.kernel, "--backends", cell.backend,
@@ -184,7 +193,7 @@ def cell_args(cell: Cell, spec: SweepSpec, out: Path, threads: int) -> list[str]
         "--batch-size", str(cell.batch_size), "--seeds", str(cell.seed), "--dataset", cell.dataset, "--epochs", "0",
         "--train-samples", str(cell.train_samples or "all"), "--test-samples", str(cell.test_samples or "all"),
         "--speed-target", f"{cell.speed_target_s:g}", "--timeout", f"{spec.timeout_s:g}", "--threads", str(threads),
-        "--processes", "1", "--out", str(out), "--force", "--quiet", "--no-report",
+        "--out", str(out), "--force", "--quiet", "--no-report",  # one speed process: the smoke preset's
     ]
     if spec.memory_limit_mb:
         args += ["--memory-limit", f"{spec.memory_limit_mb:g}"]
@@ -201,6 +210,8 @@ class Timing:
 
 def read_timing(run_dir: Path, cell: Cell) -> Timing | str:
     """The timing stored in a one-cell run directory, or why there is none."""
+    if not (run_dir / "cells.csv").is_file():
+        return f"no cells.csv in {run_dir}"
     rows = read_table(run_dir / "cells.csv", CELL_COLUMNS)
     if len(rows) != 1:
         return f"{run_dir} holds {len(rows)} cells, expected 1"
@@ -270,8 +281,9 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
            runner: CellRunner | None = None) -> Comparison:
     """Time ``cells`` with both versions in interleaved rounds under ``work`` and compare their speed.
 
-    A cell the base cannot time is reported as not gated, with the base's own error; a cell the new
-    code cannot time is a regression. ``runner`` defaults to :func:`run_version_cell`.
+    A cell the base cannot time is reported as not gated, with the base's own error, and a base that
+    times no cell at all makes the whole A/B unavailable (:class:`ABUnavailable`); a cell the new code
+    cannot time, or fails to in some rounds, is a regression. ``runner`` defaults to :func:`run_version_cell`.
     """
     runner = runner or run_version_cell
     if rounds < 1:
@@ -295,6 +307,9 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
                 if not quiet:
                     print(f"A/B round {r + 1}/{rounds}  {label(cell.to_dict())}  {version.label}: {figure}", flush=True)
 
+    if not timings[base.label]:
+        first = next(iter(errors[base.label].values()), "no cell to time")
+        raise ABUnavailable(f"the base code timed no cell ({first})")
     meta = {"environment": {}}  # one machine for both sides: nothing to normalise
     threads = spec.threads or (len(spec.cpus) if spec.cpus else None)
     a = _pooled(work / base.label, cells, timings[base.label], threads, meta)
@@ -310,12 +325,22 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
                 result.findings.append(f)
     for cell in cells:
         row = cell.to_dict()
+        failed_new, failed_base = errors[new.label].get(cell.cell_id), errors[base.label].get(cell.cell_id)
         if cell.cell_id in b.cells and cell.cell_id not in a.cells:
             result.findings.append(Finding(cell.cell_id, label(row), "speed", NOT_GATED, None, b.cells[cell.cell_id]["train_samples_per_s"],
-                                           note=f"the base code could not time it: {errors[base.label].get(cell.cell_id, '')}"))
+                                           note=f"the base code could not time it: {failed_base}"))
         elif cell.cell_id not in b.cells:
             result.findings.append(Finding(cell.cell_id, label(row), "speed", REGRESSION, None, "no result",
-                                           note=f"the new code produced no speed figure in the A/B: {errors[new.label].get(cell.cell_id, '')}"))
+                                           note=f"the new code produced no speed figure in the A/B: {failed_new}"))
+        elif failed_new:  # timed in some rounds, failed in others: a cell that crashes now and then is no pass
+            n_failed = rounds - len(timings[new.label][cell.cell_id])
+            result.findings.append(Finding(cell.cell_id, label(row), "status", REGRESSION, "ok", "failed",
+                                           note=f"the new code failed in {n_failed} of {rounds} A/B rounds: {failed_new}"))
+        if failed_base and cell.cell_id in a.cells:
+            result.notes.append(f"{label(row)}: the base code failed in {rounds - len(timings[base.label][cell.cell_id])} "
+                                f"of {rounds} rounds ({failed_base})")
+    if base.commit and new.commit and base.commit == new.commit:
+        result.notes.append("base and new are the same commit: this A/B measures the machine's noise, not a change")
     result.notes.append(f"speed: A/B of {base.name} against {new.name} on this machine, {rounds} interleaved round(s) "
                         f"per cell, in {time.perf_counter() - start:.0f} s ({work})")
     return result

@@ -317,15 +317,18 @@ def cmd_ab(args: argparse.Namespace) -> int:
     if not cells:
         raise BadInput("none of the sweep's cells can run on this machine (see 'rnnbench run --dry-run')")
     out = Path(args.out)
-    try:
-        base = ab.materialise(args.base_ref, out / "base-code")
-        new = ab.this_version()
-        for version in (base, new):
-            ab.imported_from(version, out)
-    except ab.ABUnavailable as exc:
-        raise BadInput(f"no A/B possible: {exc}") from None
-    result = ab.run_ab(cells, _spec_from_args(args), base, new, out / "cells", rounds=args.rounds,
-                       max_slowdown=args.max_slowdown, alpha=args.alpha, quiet=args.quiet)
+    from rnnbench.store import command_lock
+
+    with command_lock(out, "ab"):
+        try:
+            base = ab.materialise(args.base_ref, out / "base-code")
+            new = ab.this_version()
+            for version in (base, new):
+                ab.imported_from(version, out)
+            result = ab.run_ab(cells, _spec_from_args(args), base, new, out / "cells", rounds=args.rounds,
+                               max_slowdown=args.max_slowdown, alpha=args.alpha, quiet=args.quiet)
+        except ab.ABUnavailable as exc:
+            raise BadInput(f"no A/B possible: {exc}") from None
     print(result.to_json() if args.format == "json" else result.to_markdown())
     return EXIT_REGRESSION if result.regressions else EXIT_OK
 

@@ -6,7 +6,8 @@ threshold (``max_slowdown``, default 10%), *and* its raw step times are signific
 ratio alone decides and the row says so. A plain threshold cries wolf on a noisy CI machine; a test
 alone flags 1% changes that nobody cares about.
 
-When the runs come from different machines (host, CPU model or GPUs differ in ``run.json``), speed is
+When the runs come from different machines (CPU, cores, GPUs, Python or framework versions differ in
+``run.json``; bench/environment.py), speed is
 compared after dividing each run's throughput by its own calibration matmul figure for the same
 backend and device, and the report says so. A speed row also says when the two runs used other
 ``threads`` or ``cpus`` settings.
@@ -23,6 +24,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from rnnbench import environment
 from rnnbench.errors import BadInput
 from rnnbench.store import Run
 from rnnbench.table import md_text
@@ -112,22 +114,30 @@ def check_thresholds(max_slowdown: float, max_accuracy_drop: float, alpha: float
 
 
 def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_drop: float = 0.02,
-                 alpha: float = ALPHA, only: set[str] | None = None, checks: tuple[str, ...] = tuple(_JUDGED.values())) -> Comparison:
+                 alpha: float = ALPHA, only: set[str] | None = None, checks: tuple[str, ...] = tuple(_JUDGED.values()),
+                 skipped_is_regression: bool = False) -> Comparison:
     """Compare every cell of ``new`` with the same cell (same parameters) of ``base``.
 
     ``only`` (cell ids) limits the comparison to those cells, on both sides (a rerun of some cells);
-    ``checks`` to some of ``speed``, ``accuracy`` and ``params`` (an A/B times speed only).
+    ``checks`` to some of ``speed``, ``accuracy`` and ``params`` (an A/B times speed only). A cell ok in
+    the baseline and skipped now is a note (another machine may lack its GPU), or a regression with
+    ``skipped_is_regression`` (the gate on the baseline's own kind of machine).
     """
     if only is not None:
         base = Run(base.path, base.meta, {k: v for k, v in base.cells.items() if k in only}, base.steps)
         new = Run(new.path, new.meta, {k: v for k, v in new.cells.items() if k in only}, new.steps)
     check_thresholds(max_slowdown, max_accuracy_drop, alpha)
     result = Comparison()
-    cross_machine = base.machine != new.machine
+    # One notion of "another machine" with the gate (bench/environment.py): CPU, cores, GPUs, Python and
+    # framework versions; a host name alone is not another machine.
+    differences = environment.differences(base.meta.get("environment") or {}, new.meta.get("environment") or {},
+                                          tuple({r["backend"] for r in base.cells.values()}))
+    cross_machine = bool(differences)
     if cross_machine:
         result.notes.append(
-            f"different machines ({base.machine[1]} on {base.machine[0]} vs {new.machine[1]} on {new.machine[0]}): "
-            "throughput is compared after dividing each run by its own calibration matmul GFLOP/s")
+            f"different machines ({'; '.join(differences)}): throughput is compared after dividing each run by its own "
+            "calibration matmul GFLOP/s, which does not make two CPUs comparable for recurrent steps: information, "
+            "not a verdict to trust (rnnbench gate times both versions on one machine instead)")
     if not set(base.cells) & set(new.cells):
         raise BadInput(f"{str(base.path)!r} and {str(new.path)!r} share no cell (different sweeps?): nothing to compare")
     if not any(b["status"] == "ok" for b in base.cells.values()):
@@ -148,7 +158,10 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_d
             result.findings.append(Finding(cid, name, "status", REGRESSION, "ok", "failed", note=n["error"][:120]))
             continue
         if n["status"] == "skipped":
-            result.notes.append(f"{name}: newly skipped ({n['error']})")
+            if skipped_is_regression:
+                result.findings.append(Finding(cid, name, "status", REGRESSION, "ok", "skipped", note=n["error"][:120]))
+            else:
+                result.notes.append(f"{name}: newly skipped ({n['error']})")
             continue
         result.findings.extend(_compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_accuracy_drop, alpha,
                                              checks))

@@ -83,8 +83,9 @@ def git_commit() -> str | None:
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        # Dirty means the code differs from the commit; re-recorded results under results/ do not count.
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                ":(exclude)results"], capture_output=True, text=True, timeout=10).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     commit = out.stdout.strip() if out.returncode == 0 else None
@@ -120,7 +121,7 @@ def differences(recorded: dict[str, Any], current: dict[str, Any], backends: tup
     """
     def cpu(env: dict, key: str) -> Any:
         value = (env.get("cpu") or {}).get(key) if isinstance(env.get("cpu"), dict) else None
-        return sorted(value) if isinstance(value, list) else value
+        return sorted(map(str, value)) if isinstance(value, list) else value
 
     def gpus(env: dict) -> list:
         return sorted(str(g.get("name")) for g in env.get("gpus") or [] if isinstance(g, dict))

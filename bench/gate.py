@@ -39,7 +39,7 @@ from rnnbench.compare import (
 )
 from rnnbench.errors import BadInput
 from rnnbench.spec import SweepSpec
-from rnnbench.store import Run, load_run
+from rnnbench.store import Run, command_lock, load_run
 from rnnbench.sweep import run_sweep
 
 #: The gate's default threshold: above the usual run-to-run drift measured here (at most -13.9% over 10
@@ -97,15 +97,19 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
     _check_out(out, Path(baseline))
     recorded = base.meta.get("environment") if isinstance(base.meta.get("environment"), dict) else {}
     differences = environment.differences(recorded, environment.collect(), spec.backends)
-    if base_ref is None and not differences:
-        return _same_machine(base, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet)
-    return _ab_gate(base, recorded, differences, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet,
-                    base_ref, rounds)
+    with command_lock(out, "gate"):
+        if base_ref is None and not differences:
+            return _same_machine(base, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet)
+        return _ab_gate(base, recorded, differences, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet,
+                        base_ref, rounds)
 
 
 def _same_machine(base: Run, spec: SweepSpec, out: Path, preset, max_slowdown, max_accuracy_drop, alpha, quiet) -> Comparison:
     run_sweep(spec, out, preset=preset, force=True, quiet=quiet)
-    result = compare_runs(base, load_run(out), max_slowdown, max_accuracy_drop, alpha)
+    # Only this gate's cells are judged (a reused --out may hold rows of an earlier gate's other cells);
+    # on the baseline's own kind of machine a cell the new code newly skips is a regression.
+    result = compare_runs(base, load_run(out), max_slowdown, max_accuracy_drop, alpha,
+                          only={c.cell_id for c in spec.expand()}, skipped_is_regression=True)
     result.notes.insert(0, "speed: against the committed baseline, recorded on this kind of machine")
     flagged = _speed_flagged(result)
     if flagged:
@@ -123,7 +127,7 @@ def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec,
     # speed here is information only.
     run_sweep(spec.replace(processes=1), out, preset=preset, force=True, quiet=quiet)
     new_run = load_run(out)
-    result = compare_runs(base, new_run, max_slowdown, max_accuracy_drop, alpha)
+    result = compare_runs(base, new_run, max_slowdown, max_accuracy_drop, alpha, only={c.cell_id for c in spec.expand()})
     result.title = "rnnbench gate"
     why = (f"--base {base_ref}" if base_ref is not None
            else f"the baseline was recorded on another machine ({'; '.join(differences)})")
@@ -132,6 +136,9 @@ def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec,
     try:
         if not ref:
             raise ab.ABUnavailable(f"the baseline's run.json records no git commit ({base.path / 'run.json'})")
+        if base_ref is None and commit.endswith("+dirty"):
+            raise ab.ABUnavailable(f"the baseline was recorded from uncommitted code changes on top of {ref[:10]}, "
+                                   "which no commit holds; commit them and re-record the baseline, or name a base with --base")
         base_code = ab.materialise(ref, out / "ab-code")
         new_code = ab.this_version()
         for version in (base_code, new_code):
@@ -147,17 +154,15 @@ def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec,
             speed.notes.append(f"{len(flagged)} cell(s) flagged for speed were timed again in {out / 'ab-confirm'}")
     except ab.ABUnavailable as exc:
         for f in result.findings:
-            if f.check == "speed":
+            if f.check == "speed" and isinstance(f.new, float):  # a missing or damaged figure stays a regression
                 f.verdict = NOT_GATED
         target = ref or "BASE_COMMIT"
         result.notes.insert(0, f"speed NOT GATED ({why}): no A/B was possible: {exc}. To gate speed, run "
                                f"'rnnbench gate --base {target}' in a full clone that has that commit, or re-record "
                                "the baseline on this machine (README, Regression tracking)")
         return result
-    if base_ref is None and commit.endswith("+dirty"):
-        speed.notes.append(f"the baseline was recorded with uncommitted changes on top of {ref[:10]}; the A/B uses that commit")
     for f in result.findings:
-        if f.check == "speed":
+        if f.check == "speed" and isinstance(f.new, float):  # a missing or damaged figure stays a regression
             f.verdict = INFO
             f.note = "; ".join(filter(None, ["against the committed baseline, information only", f.note]))
     result.notes.insert(0, f"speed gated by an A/B on this machine ({why}); accuracy, parameters and status against the committed baseline")

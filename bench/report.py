@@ -117,10 +117,10 @@ def leaderboard(ok: pd.DataFrame) -> pd.DataFrame:
             "model": model, "kernel": kernel, "backend": backend, "device": device,
             "best test acc": None if best is None else best.test_acc,
             "ceiling": None if best is None else best.acc_ceiling,
-            "at maxlen": None if best is None else int(best.maxlen),
+            "at maxlen": None if best is None or pd.isna(best.maxlen) else int(best.maxlen),
             "train samples/s (median)": g.train_samples_per_s.median(),
             "infer samples/s (median)": g.infer_samples_per_s.median(),
-            "params": int(g.params.iloc[0]),
+            "params": None if pd.isna(g.params.iloc[0]) else int(g.params.iloc[0]),
             "efficiency % (median)": 100 * g.efficiency.median(),
         })
     frame = pd.DataFrame(groups)

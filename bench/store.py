@@ -20,6 +20,7 @@ Durability rules, so that a kill at any moment loses at most the cell in flight:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -46,6 +47,8 @@ from rnnbench.schema import (
 )
 
 CELLS, EPOCHS, STEPS, RUN_JSON, LOCK = "cells.csv", "epochs.csv", "steps.csv", "run.json", ".rnnbench.lock"
+#: Held by a command that runs more than one sweep in a directory (gate, ab) for its whole length.
+COMMAND_LOCK = ".rnnbench-command.lock"
 
 #: run.json's format. 1: the first versioned one (a run.json without "format" is from before, read alike).
 #: A reader refuses a newer format rather than guess what its fields mean.
@@ -177,11 +180,6 @@ class Run:
     steps: dict[str, np.ndarray]
     epochs: list[dict[str, str]] = field(default_factory=list)
 
-    @property
-    def machine(self) -> tuple:
-        env = self.meta.get("environment") or {}
-        return (env.get("host"), (env.get("cpu") or {}).get("model"), tuple(g.get("name") for g in env.get("gpus") or []))
-
     def calibration(self, backend: str, device: str) -> float | None:
         for c in self.meta.get("calibration") or []:
             if c.get("backend") == backend and c.get("device") == device and c.get("matmul_gflops"):
@@ -224,6 +222,23 @@ def load_run(path: str | Path) -> Run:
     return Run(p, meta, cells, {k: np.array(v) for k, v in steps.items()}, epochs)
 
 
+@contextlib.contextmanager
+def command_lock(run_dir: Path, command: str):
+    """Keep a second ``gate`` or ``ab`` out of ``run_dir`` while this one runs (its sweeps lock the run
+    directory one at a time; between them the A/B's files there are in use too)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(run_dir / COMMAND_LOCK)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        raise BadInput(f"{str(run_dir)!r} is in use by another rnnbench {command} (lock {COMMAND_LOCK}); "
+                       "wait for it or use another --out") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 class RunStore:
     """An open run directory, locked for one sweep. Use as a context manager."""
 
@@ -233,7 +248,7 @@ class RunStore:
             raise BadInput(f"run directory {str(self.dir)!r} is a symlink to {os.readlink(self.dir)!r}, which does not exist")
         if self.dir.exists() and not self.dir.is_dir():
             raise BadInput(f"run directory {str(self.dir)!r} exists and is not a directory")
-        if self.dir.is_dir() and any(self.dir.iterdir()) and not any((self.dir / n).exists() for n in (RUN_JSON, CELLS, LOCK)):
+        if self.dir.is_dir() and any(self.dir.iterdir()) and not any((self.dir / n).exists() for n in (RUN_JSON, CELLS, LOCK, COMMAND_LOCK)):
             # Someone's own folder: a sweep would write into it and clear its scratch space there.
             raise BadInput(f"{str(self.dir)!r} is a non-empty directory that is not an rnnbench run directory; "
                            "choose an empty or new --out")

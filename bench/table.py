@@ -10,9 +10,12 @@ from tabulate import tabulate
 def md_text(value: object) -> str:
     """Text from data, safe in Markdown and in the HTML rendered from it: ``&``, ``<`` and ``>`` become
     entities (no tag from a host name or an error message can reach a browser), and ``|`` and line breaks,
-    which would split a table's columns and rows and hide the end of an error, are escaped or flattened."""
+    which would split a table's columns and rows and hide the end of an error, are escaped or flattened;
+    so are ``[`` and ``]``, so no link or image syntax survives."""
     text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return " ".join(text.replace("|", "\\|").splitlines())
+    # Brackets escaped too: a link or image written into an error message stays text (the page opens offline).
+    text = text.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+    return " ".join(text.splitlines())
 
 
 def _num(text: str, digits: int) -> str:

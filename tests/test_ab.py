@@ -231,3 +231,87 @@ def test_the_base_runs_its_own_exported_code(tmp_path):
     assert isinstance(timing, ab.Timing), timing
     assert len(timing.repeat_samples_per_s) >= 5 and np.all(timing.step_s > 0)
     assert (tmp_path / "cells" / "base-1" / "cells.csv").is_file()
+
+
+# Found in review: ways a slowdown or a broken A/B could still pass.
+
+def test_a_base_that_times_no_cell_leaves_speed_not_gated(gate_env, tmp_path, monkeypatch, capsys):
+    baseline, _ = gate_env
+    _fake_ab(monkeypatch, new_speed=0.5)
+    real = gate.ab.run_version_cell
+
+    def base_breaks(version, cell, spec, out):
+        return "its rnnbench run exited with code 2: unrecognized arguments: --no-report" if version.label == "base" \
+            else real(version, cell, spec, out)
+
+    monkeypatch.setattr(gate.ab, "run_version_cell", base_breaks)
+    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 0
+    out = capsys.readouterr().out
+    assert "speed NOT GATED" in out and "the base code timed no cell" in out and "speed gated by an A/B" not in out
+
+
+def test_a_damaged_speed_figure_stays_a_regression_on_the_ab_path(tmp_path, monkeypatch, capsys):
+    baseline = _write_run(tmp_path / "base", OTHER)
+    monkeypatch.setattr(gate.environment, "collect", lambda: dict(THIS))
+
+    def damaged(spec, out, **kw):
+        _write_run(out, THIS)
+        with RunStore(out) as store:  # the new code wrote an empty throughput for lstm
+            for row in list(store.rows.values()):
+                if row["model"] == "lstm":
+                    store.record({**row, "train_samples_per_s": None})
+
+    monkeypatch.setattr(gate, "run_sweep", damaged)
+    _fake_ab(monkeypatch, new_speed=1.0)
+    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 1
+    assert "train_samples_per_s missing or not a valid number in an ok cell" in capsys.readouterr().out
+
+
+def test_a_baseline_recorded_from_uncommitted_code_is_not_gated(gate_env, tmp_path, monkeypatch, capsys):
+    baseline, _ = gate_env
+    meta = json.loads((baseline / "run.json").read_text())
+    meta["environment"]["git_commit"] += "+dirty"
+    (baseline / "run.json").write_text(json.dumps(meta))
+    _fake_ab(monkeypatch, new_speed=0.5)
+    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 0
+    assert "uncommitted code changes" in capsys.readouterr().out
+
+
+def test_a_new_side_that_fails_in_some_rounds_is_a_regression(tmp_path):
+    calls = []
+
+    def runner(version, cell, spec, out):
+        calls.append((version.label, cell.model))
+        if calls.count(("new", "lstm")) == 1 and (version.label, cell.model) == ("new", "lstm"):
+            return "exited with code -11"  # the first round only
+        return ab.Timing([1000.0, 1001.0], np.full(20, 0.032))
+
+    base, new = (ab.CodeVersion(label, "x", None, None, "rnnbench.cli:main") for label in ("base", "new"))
+    result = ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", rounds=3, quiet=True, runner=runner)
+    assert any(f.check == "status" and f.verdict == "regression" and "failed in" in f.note for f in result.findings)
+
+
+def test_a_cell_newly_skipped_on_the_baseline_s_machine_is_a_regression(tmp_path, monkeypatch, capsys):
+    baseline = _write_run(tmp_path / "base", THIS)
+    monkeypatch.setattr(gate.environment, "collect", lambda: dict(THIS))
+
+    def skipping(spec, out, **kw):
+        _write_run(out, THIS)
+        with RunStore(out) as store:
+            for row in list(store.rows.values()):
+                store.record({**row, "status": "skipped", "error": "the new planner skips it"})
+
+    monkeypatch.setattr(gate, "run_sweep", skipping)
+    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 1
+    assert "| regression | status" in capsys.readouterr().out
+
+
+def test_a_second_gate_on_the_same_out_is_refused(tmp_path, monkeypatch, capsys):
+    from filelock import FileLock
+    from rnnbench.store import COMMAND_LOCK
+
+    baseline = _write_run(tmp_path / "base", THIS)
+    (tmp_path / "gate").mkdir()
+    with FileLock(tmp_path / "gate" / COMMAND_LOCK):
+        assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 2
+    assert "in use by another rnnbench gate" in capsys.readouterr().err

@@ -14,7 +14,7 @@ from rnnbench.store import RunStore, load_run
 
 
 def _make_run(path, speed=1.0, acc=0.85, params=328_353, drop=None, status="ok", host="ci-1", calib=100.0, steps=True,
-              threads=2, cpus=None):
+              threads=2, cpus=None, cpu="EPYC"):
     """A run directory with two cells (lstm and gru), raw step times drawn around 1/speed."""
     rng = np.random.default_rng(0 if path.name == "base" else 1)
     with RunStore(path) as store:
@@ -30,7 +30,7 @@ def _make_run(path, speed=1.0, acc=0.85, params=328_353, drop=None, status="ok",
             step = 128 / row["train_samples_per_s"]
             step_rows = [{"repeat": i // 10, "step": i % 10, "step_s": step * (1 + 0.02 * rng.standard_normal())} for i in range(50)]
             store.record(row, steps=step_rows if steps else [])
-        store.write_run_json({"environment": {"host": host, "cpu": {"model": "EPYC"}, "gpus": []},
+        store.write_run_json({"environment": {"host": host, "cpu": {"model": cpu}, "gpus": []},
                               "calibration": [{"backend": "tensorflow", "device": "cpu", "matmul_gflops": calib}]})
     return path
 
@@ -126,10 +126,13 @@ def test_newly_failed(base, tmp_path):
 
 def test_other_machine_is_normalised_by_calibration(base, tmp_path):
     # A machine twice as fast in matmul and in the cell: not a change once normalised.
-    new = _make_run(tmp_path / "new", speed=2.0, host="other", calib=200.0)
+    new = _make_run(tmp_path / "new", speed=2.0, cpu="Xeon", calib=200.0)
     verdicts, result = _verdicts(base, new)
     assert verdicts[("lstm", "speed")] == "unchanged"
-    assert any("different machines" in n for n in result.notes)
+    assert any("different machines (CPU: EPYC vs Xeon)" in n for n in result.notes)
+    # another host name alone is the same kind of machine: no normalisation
+    renamed = _make_run(tmp_path / "renamed", speed=2.0, host="other", calib=200.0)
+    assert _verdicts(base, renamed)[0][("lstm", "speed")] == "improvement"
     # the same raw numbers without the normalisation would have been an "improvement"
     same_machine = _make_run(tmp_path / "new2", speed=2.0)
     assert _verdicts(base, same_machine)[0][("lstm", "speed")] == "improvement"

@@ -11,13 +11,25 @@ import json
 import pytest
 from rnnbench import gate
 from rnnbench.cli import main
+from rnnbench.presets import get_preset
 from test_compare import _make_run
+
+#: The gate judges only its own preset's cells, so prepared runs carry the regress preset's cell ids.
+REGRESS_IDS = {c.model: c.cell_id for c in get_preset("regress").expand()}
+
+
+def _gate_run(path, **kw):
+    run = _make_run(path, **kw)
+    for name in ("cells.csv", "steps.csv"):
+        text = (run / name).read_text().replace("c_lstm", REGRESS_IDS["lstm"]).replace("c_gru", REGRESS_IDS["gru"])
+        (run / name).write_text(text)
+    return run
 
 
 @pytest.fixture
 def base(tmp_path, monkeypatch):
     """A baseline recorded on "this" machine: the gate takes its same-machine path."""
-    path = _make_run(tmp_path / "base")
+    path = _gate_run(tmp_path / "base")
     recorded = json.loads((path / "run.json").read_text())["environment"]
     monkeypatch.setattr(gate.environment, "collect", lambda: dict(recorded))
     return path
@@ -29,10 +41,10 @@ def _fake_sweeps(monkeypatch, first_speed, rerun_speed, first_acc=0.85, rerun_st
 
     def fake_run_sweep(spec, out, preset=None, force=False, quiet=False, only=None):
         if only is None:
-            _make_run(out, speed=first_speed, acc=first_acc)
+            _gate_run(out, speed=first_speed, acc=first_acc)
         else:
             reruns.append(set(only))
-            _make_run(out, speed=rerun_speed, status=rerun_status)
+            _gate_run(out, speed=rerun_speed, status=rerun_status)
 
     monkeypatch.setattr(gate, "run_sweep", fake_run_sweep)
     return reruns
@@ -42,7 +54,7 @@ def test_a_slowdown_that_persists_is_confirmed_and_fails_the_gate(base, tmp_path
     reruns = _fake_sweeps(monkeypatch, first_speed=0.7, rerun_speed=0.72)
     code = main(["gate", "--baseline", str(base), "--out", str(tmp_path / "gate"), "--quiet"])
     out = capsys.readouterr().out
-    assert code == 1 and reruns == [{"c_lstm"}]  # only the flagged cell is rerun
+    assert code == 1 and reruns == [{REGRESS_IDS["lstm"]}]  # only the flagged cell is rerun
     assert "| regression | speed    | lstm/generic" in out and "confirmed by a rerun (-28.0%)" in out
 
 

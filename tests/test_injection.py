@@ -90,3 +90,13 @@ def test_the_run_json_host_is_escaped_in_the_report_header(tmp_path):
     out = report.build(_hostile_run(tmp_path / "run"))
     assert "host &lt;img src=x" in (out / "REPORT.md").read_text()
     assert json.loads((tmp_path / "run" / "run.json").read_text())["environment"]["host"] == IMG  # the data itself is kept
+
+
+def test_link_and_image_syntax_from_data_stays_text(tmp_path):
+    run = tmp_path / "run"
+    with RunStore(run) as store:
+        store.record(_row("lstm"))
+        store.record({**_row("gru", status="failed"), "error": "see ![x](http://example.invalid/p.png) and [y](http://example.invalid)"})
+        store.write_run_json({})
+    page = (report.build(run) / "index.html").read_text()
+    assert "<img src=\"http" not in page and "<a href" not in page
