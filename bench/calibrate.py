@@ -20,8 +20,8 @@ REPEATS = 30
 
 def measure(threads: int, size: int = SIZE, repeats: int = REPEATS) -> dict:
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    from rnnbench.backend_setup import pin_threads
     from rnnbench.result import coefficient_of_variation
-    from rnnbench.runner import pin_threads
 
     pin_threads(backend, threads)
     import keras

@@ -1,44 +1,22 @@
 """Executors: where cells run. The local executor runs one child process at a time (clean timings).
 
-The seam for a distributed executor (Ray: cells spread over GPUs and hosts) is :class:`Executor`:
-it receives cells and yields :class:`CellOutcome` objects back to the one process that owns the run
-directory, in any order. Nothing in an executor writes result files.
+An executor receives cells and yields :class:`CellOutcome` objects back to the one process that owns
+the run directory, in any order, and measures the calibration its cells' efficiency is against.
+Nothing in an executor writes result files; the child processes themselves are
+:class:`~rnnbench.spawner.Spawner`'s, which the next executors (slots in parallel, Ray) reuse.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from rnnbench.devices import gpu_index
-from rnnbench.errors import BadInput
 from rnnbench.result import CellResult
+from rnnbench.spawner import Spawner
 from rnnbench.spec import Cell
-
-STDERR_TAIL_LINES = 5
-#: A sweep's scratch folder inside its run directory: the prefix marks it as the harness's own.
-SCRATCH_PREFIX = ".rnnbench-scratch-"
-WATCH_INTERVAL_S = 0.2
-
-
-def _rss_mb(pid: int) -> float:
-    """Resident memory of a process in MB (0 when it is gone or /proc is absent)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
 
 
 @dataclass
@@ -53,114 +31,23 @@ class CellOutcome:
 
 
 class Executor(Protocol):
+    #: calibration figures measured so far, by (backend, device); None where one failed
+    calibrations: dict[tuple[str, str], dict[str, Any] | None]
+
     def run(self, cells: Iterable[Cell], on_start: Callable[[Cell], None] | None = None) -> Iterator[CellOutcome]: ...
 
 
-def default_threads() -> int:
-    """Threads per cell: every core this process may use (2 on the reference machine)."""
-    return len(os.sched_getaffinity(0))
-
-
-def check_cpus(cpus: tuple[int, ...]) -> None:
-    """Raise BadInput unless every core in ``cpus`` is one this process may run on."""
-    usable = sorted(os.sched_getaffinity(0))
-    missing = [c for c in cpus if c not in usable]
-    if missing:
-        raise BadInput(f"cpus: core {missing[0]} is not usable here; usable cores: {','.join(map(str, usable))}")
-
-
-def default_memory_limit_mb() -> float:
-    """80% of physical memory: a runaway cell is stopped before the machine starts swapping or the OOM
-    killer picks the sweep itself."""
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20 * 0.8
-
-
-def child_env(cell: Cell, threads: int) -> dict[str, str]:
-    """The environment a cell's process starts with: backend, device visibility and threads fixed."""
-    return _env(cell.backend, cell.device, threads, cell.seed)
-
-
-def _env(backend: str, device: str, threads: int, seed: int = 0) -> dict[str, str]:
-    env = dict(os.environ)
-    index = gpu_index(device)
-    env.update(
-        KERAS_BACKEND=backend,
-        CUDA_VISIBLE_DEVICES="" if index is None else str(index),
-        OMP_NUM_THREADS=str(threads),
-        TF_NUM_INTRAOP_THREADS=str(threads),
-        TF_NUM_INTEROP_THREADS="1",
-        TF_CPP_MIN_LOG_LEVEL="2",
-        PYTHONHASHSEED=str(seed),
-        PYTHONUNBUFFERED="1",
-        # With -P on the command line: the working directory (a user's project with its own models/ or
-        # rnnbench/ package) never goes on sys.path, in the cell or in anything it starts.
-        PYTHONSAFEPATH="1",
-    )
-    return env
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGKILL it when the sweep process dies.
-
-    A cell runs in its own session (so a timeout can kill its whole process group); without this, a
-    killed sweep would leave an orphan cell computing on cores the resumed sweep is timing.
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: orphans are possible, timings of a resumed sweep may suffer
-
-
-def _child_setup(cpus: tuple[int, ...] | None) -> Callable[[], None]:
-    """What a child runs before exec: die with the parent and, with ``cpus``, stay on those cores.
-
-    Affinity is set before exec, so every thread the framework starts inherits it.
-    """
-    def setup() -> None:
-        _die_with_parent()
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-
-    return setup
-
-
-def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(line.strip() for line in text[-lines:])
-
-
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
-
-
 class LocalExecutor:
-    """Runs cells one at a time, each in a fresh ``python -m rnnbench.runner`` process."""
+    """Runs cells one at a time on this machine, each process through one :class:`Spawner`."""
 
     def __init__(self, log_dir: Path, timeout_s: float, threads: int | None = None,
                  data_path: str | None = None, allow_unverified: bool = False,
                  memory_limit_mb: float | None = None, processes: int = 1,
                  cpus: tuple[int, ...] | None = None) -> None:
-        if cpus:
-            check_cpus(cpus)
-        self.log_dir = Path(log_dir)
-        self.timeout_s = timeout_s
-        self.memory_limit_mb = memory_limit_mb
-        self.calibrations: dict[tuple[str, str], dict[str, Any] | None] = {}
-        self.cpus = tuple(cpus) if cpus else None
-        self.threads = threads or (len(self.cpus) if self.cpus else default_threads())
-        self.data_path = data_path
-        self.allow_unverified = allow_unverified
+        self.spawner = Spawner(log_dir, timeout_s, threads=threads, data_path=data_path, allow_unverified=allow_unverified,
+                               memory_limit_mb=memory_limit_mb, cpus=cpus)
         self.processes = processes
+        self.calibrations: dict[tuple[str, str], dict[str, Any] | None] = {}
 
     def run(self, cells: Iterable[Cell], on_start: Callable[[Cell], None] | None = None) -> Iterator[CellOutcome]:
         """Run ``cells``, yielding each one's outcome when it is complete.
@@ -172,12 +59,12 @@ class LocalExecutor:
         each cell at most one process instead of all of one cell's. A cell is complete, and yielded, after
         its last round; a sweep killed before then reruns it.
         """
-        pending: dict[str, tuple[Cell, list[dict[str, Any]], float]] = {}
+        pending: dict[str, tuple[Cell, list[CellResult], float]] = {}
         for cell in cells:
             if on_start:
                 on_start(cell)
             start = time.perf_counter()
-            result, reason = self._spawn(cell, self._log_path(cell), {})
+            result, reason = self._spawn(cell, self.spawner.log_path(cell), {})
             wall_s = time.perf_counter() - start
             if result is None:
                 yield self._failed(cell, reason, wall_s)
@@ -192,7 +79,7 @@ class LocalExecutor:
                 start = time.perf_counter()
                 first = results[0]
                 extra = {"speed_only": True, "steps": first.steps_per_repeat, "repeats": first.repeats}
-                result, reason = self._spawn(cell, self._log_path(cell), extra)
+                result, reason = self._spawn(cell, self.spawner.log_path(cell), extra)
                 wall_s += time.perf_counter() - start
                 if result is None:
                     del pending[cid]
@@ -204,88 +91,21 @@ class LocalExecutor:
                     del pending[cid]
                     yield self._ok(cell, results, wall_s)
 
-    def _work_dir(self) -> Path:
-        """Job and result files live in the run directory, in a scratch folder named for this sweep process,
-        which the sweep removes when it ends (and a later sweep if this one was killed), so nothing is left
-        in /tmp and no folder of the user's is touched."""
-        work = self.log_dir.parent / f"{SCRATCH_PREFIX}{os.getpid()}"
-        work.mkdir(parents=True, exist_ok=True)
-        return work
-
     def calibrate(self, backend: str, device: str) -> dict[str, Any] | None:
-        """Matmul GFLOP/s for cells on ``backend``/``device``, measured once per pair; None if it fails."""
+        """The calibration for ``backend``/``device``, measured once per pair with the cells' settings."""
         key = (backend, device)
         if key not in self.calibrations:
-            with tempfile.TemporaryDirectory(dir=self._work_dir()) as tmp:
-                result = Path(tmp) / "calibration.json"
-                proc = subprocess.run(
-                    [sys.executable, "-P", "-m", "rnnbench.calibrate", str(result), str(self.threads)],
-                    env=_env(backend, device, self.threads), capture_output=True, timeout=600,
-                    preexec_fn=_child_setup(self.cpus),
-                )
-                self.calibrations[key] = (
-                    {**json.loads(result.read_text()), "device": device, "cpus": self._settings()["cpus"]} if proc.returncode == 0 and result.is_file() else None
-                )
+            self.calibrations[key] = self.spawner.calibrate(backend, device)
         return self.calibrations[key]
 
-    def _watch(self, proc: subprocess.Popen) -> tuple[int, str | None]:
-        """Wait for the child; kill its process group past the timeout or the memory limit."""
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                return proc.wait(timeout=WATCH_INTERVAL_S), None
-            except subprocess.TimeoutExpired:
-                pass
-            reason = None
-            if time.monotonic() > deadline:
-                reason = f"timed out after {self.timeout_s:g} s"
-            elif self.memory_limit_mb and (rss := _rss_mb(proc.pid)) > self.memory_limit_mb:
-                reason = f"exceeded the memory limit of {self.memory_limit_mb:g} MB (resident {rss:.0f} MB)"
-            if reason:
-                os.killpg(proc.pid, signal.SIGKILL)
-                return proc.wait(), reason
-
     def _spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any]) -> tuple[CellResult | None, str]:
-        """One child process for ``cell``: its result, or None and why it failed."""
-        with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=self._work_dir()) as tmp:
-            job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
-            job.write_text(json.dumps({
-                "cell": cell.to_dict(), "threads": self.threads,
-                "data_path": self.data_path, "allow_unverified": self.allow_unverified, "spawned_at": time.time(),
-                **extra,
-            }))
-            # The first process of a cell starts its log; further speed processes append to it.
-            with open(log_path, "ab" if extra.get("speed_only") else "wb") as log:
-                # A new session, so a timeout kills the child and anything it started.
-                proc = subprocess.Popen(
-                    [sys.executable, "-P", "-m", "rnnbench.runner", str(job), str(result)],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=child_env(cell, self.threads), start_new_session=True, preexec_fn=_child_setup(self.cpus),
-                )
-                code, stop_reason = self._watch(proc)
-            if stop_reason is None and code == 0 and result.is_file():
-                try:
-                    return CellResult.from_json(result.read_text()), ""
-                except (ValueError, TypeError) as exc:
-                    return None, f"the cell process wrote an unreadable result ({exc})"
-        return None, stop_reason or _describe_exit(code)
-
-    def _log_path(self, cell: Cell) -> Path:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        return self.log_dir / f"{cell.cell_id}.log"
+        return self.spawner.spawn(cell, log_path, extra)
 
     def _ok(self, cell: Cell, results: list[CellResult], wall_s: float) -> CellOutcome:
         result = CellResult.pool(results)
         calibration = self.calibrate(cell.backend, cell.device)
-        row = {**result.metrics(calibration["matmul_gflops"] if calibration else None), "wall_s": wall_s, **self._settings()}
+        row = {**result.metrics(calibration["matmul_gflops"] if calibration else None), "wall_s": wall_s, **self.spawner.settings()}
         return CellOutcome(cell, "ok", row, list(result.epochs), list(result.steps))
 
     def _failed(self, cell: Cell, reason: str, wall_s: float) -> CellOutcome:
-        log_path = self._log_path(cell)
-        tail = _tail(log_path)
-        error = f"{reason}; log {log_path.name}" + (f": {tail}" if tail else "")
-        return CellOutcome(cell, "failed", {"error": error, "wall_s": wall_s, **self._settings()})
-
-    def _settings(self) -> dict[str, Any]:
-        """The executor's settings a row records: threads, and the cores when confined to some."""
-        return {"threads": self.threads, "cpus": ",".join(map(str, self.cpus)) if self.cpus else None}
+        return CellOutcome(cell, "failed", {"error": self.spawner.failure(cell, reason), "wall_s": wall_s, **self.spawner.settings()})

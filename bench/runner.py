@@ -17,64 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rnnbench.backend_setup import check_device, gpu_peak_mb, pin_threads
 from rnnbench.hooks import PLANT_LABEL_NOISE_ENV, PLANT_SLOWDOWN_ENV, inject_fault, planted, slowdown_callbacks
 from rnnbench.result import CellResult
 from rnnbench.spec import Cell
-
-
-def pin_threads(backend: str, threads: int, deterministic: bool = False) -> None:
-    """Fix the framework's thread pools before any op runs (unpinned TensorFlow on 2 cores gives
-    epoch times that swing 2x). ``deterministic`` turns on TensorFlow's op determinism, which Keras
-    answers by silently disabling XLA: so it is only asked for cells without XLA."""
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        if deterministic:
-            tf.config.experimental.enable_op_determinism()
-    elif backend == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        torch.set_num_interop_threads(1)
-
-
-def _gpu_peak_mb(backend: str) -> float | None:
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
-    if backend == "jax":
-        import jax
-
-        stats = jax.devices("gpu")[0].memory_stats() or {}
-        return stats.get("peak_bytes_in_use", 0) / 2**20 or None
-    if backend == "torch":
-        import torch
-
-        return torch.cuda.max_memory_allocated() / 2**20
-    return None
-
-
-def _check_device(backend: str, device: str) -> None:
-    """Fail loudly rather than measure a GPU cell on the CPU."""
-    if device == "cpu":
-        return
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        ok = bool(tf.config.list_physical_devices("GPU"))
-    elif backend == "jax":
-        import jax
-
-        ok = jax.default_backend() == "gpu"
-    else:
-        import torch
-
-        ok = torch.cuda.is_available()
-    if not ok:
-        raise RuntimeError(f"{device} requested but {backend} sees no GPU in the cell process")
 
 
 def _compiled(cell: Cell):
@@ -105,7 +51,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     inject_fault(cell)
     deterministic = not cell.jit_compile
     pin_threads(cell.backend, threads, deterministic)
-    _check_device(cell.backend, cell.device)
+    check_device(cell.backend, cell.device)
     import keras
     from rnnbench import datasets, measure
     from rnnbench.models import flops
@@ -175,7 +121,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     if cell.device == "cpu":
         notes.append("gpu_peak_mb: cpu cell")
     else:
-        found["gpu_peak_mb"] = _gpu_peak_mb(cell.backend)
+        found["gpu_peak_mb"] = gpu_peak_mb(cell.backend)
     return CellResult(
         threads=threads, params=params, repeat_samples_per_s=tuple(train.repeat_samples_per_s),
         steps_per_repeat=train.steps_per_repeat, steps=step_rows, compile_s=train.compile_s,

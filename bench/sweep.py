@@ -18,9 +18,10 @@ from typing import Any
 
 from rnnbench import environment
 from rnnbench.datasets import imdb
-from rnnbench.executor import SCRATCH_PREFIX, Executor, LocalExecutor, default_memory_limit_mb
+from rnnbench.executor import Executor, LocalExecutor
 from rnnbench.plan import skip_reason
 from rnnbench.progress import Progress
+from rnnbench.spawner import SCRATCH_PREFIX, default_memory_limit_mb
 from rnnbench.spec import Cell, SweepSpec
 from rnnbench.store import RunStore
 
@@ -126,7 +127,7 @@ def run_sweep(
             for outcome in executor.run(runnable, on_start=progress.start):
                 cell = outcome.cell
                 store.record(_row(cell, outcome.status, outcome.row, env), outcome.epochs, outcome.steps)
-                measured = [c for c in getattr(executor, "calibrations", {}).values() if c]
+                measured = [c for c in executor.calibrations.values() if c]
                 if measured and measured != meta["calibration"]:
                     meta["calibration"] = measured
                     store.write_run_json(meta)

@@ -8,8 +8,8 @@ import os
 import pandas as pd
 import pytest
 from rnnbench.errors import BadInput
-from rnnbench.executor import child_env
 from rnnbench.hooks import FAULT_ENV
+from rnnbench.spawner import child_env
 from rnnbench.spec import SweepSpec
 from rnnbench.sweep import run_sweep
 

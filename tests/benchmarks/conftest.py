@@ -19,7 +19,7 @@ BENCH_THREADS = int(os.environ.get("RNNBENCH_BENCH_THREADS", "1"))
 
 
 def pytest_configure(config):
-    from rnnbench.runner import pin_threads
+    from rnnbench.backend_setup import pin_threads
 
     pin_threads(os.environ.get("KERAS_BACKEND", "tensorflow"), BENCH_THREADS)
 
