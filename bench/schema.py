@@ -18,6 +18,8 @@ METRIC_COLUMNS = (
     "startup_s", "notes", "processes", "cpus",
     # where the row was measured: a resumed directory can hold rows of more than one machine or commit
     "host", "cpu_model", "git_commit",
+    # part of the cell's identity (its cell_id) like the parameter columns, appended here to keep their order
+    "speed_target_s",
 )
 CELL_COLUMNS = PARAM_COLUMNS + STATUS_COLUMNS + METRIC_COLUMNS
 #: What a readable cells.csv must start with; extension columns after it may differ between versions.
@@ -35,5 +37,5 @@ FLOAT_COLUMNS = frozenset({
     "flops_per_sample", "train_samples_per_s", "train_samples_per_s_cv", "infer_samples_per_s", "infer_latency_ms_p50",
     "infer_latency_ms_p95", "compile_s", "peak_rss_mb", "gpu_peak_mb", "gflops_achieved", "efficiency", "val_acc",
     "test_acc", "test_loss", "wall_s", "acc_ceiling", "val_acc_best", "infer_flops_per_sample", "startup_s",
-    "loss", "acc", "val_loss", "epoch_s", "step_s",
+    "loss", "acc", "val_loss", "epoch_s", "step_s", "speed_target_s",
 })

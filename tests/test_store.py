@@ -118,3 +118,12 @@ def test_result_files_get_the_umask_mode(tmp_path):
     for name in ("cells.csv", "run.json"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_every_part_of_a_cell_s_identity_is_a_column():
+    """cell_id hashes the Cell's fields; each must be recorded, or two rows could differ invisibly."""
+    import dataclasses
+
+    from rnnbench.spec import Cell
+
+    assert {f.name for f in dataclasses.fields(Cell)} <= set(CELL_COLUMNS)
