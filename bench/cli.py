@@ -85,9 +85,21 @@ def _add_verdict_options(p: argparse.ArgumentParser, max_slowdown: float, why: s
     p.add_argument("--format", choices=("markdown", "json"), default="markdown")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _add_timing_options(p: argparse.ArgumentParser, out: str, out_help: str, accuracy: bool = True) -> None:
+    """What ``gate`` and ``ab`` share: the regress preset by default, --out, A/B rounds, the gate's thresholds."""
     from rnnbench.ab import AB_ROUNDS
+    from rnnbench.gate import GATE_MAX_SLOWDOWN
 
+    _add_sweep_options(p, default_preset="regress")
+    p.set_defaults(preset="regress")
+    p.add_argument("--out", default=out, metavar="DIR", help=f"{out_help} (default: {out})")
+    p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N", help=f"A/B rounds per cell and version (default {AB_ROUNDS})")
+    _add_verdict_options(p, max_slowdown=GATE_MAX_SLOWDOWN, why=": above this machine's measured run-to-run drift",
+                         accuracy=accuracy)
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rnnbench", description="Benchmark and compare recurrent networks (Keras 3).")
     parser.add_argument("--version", action="version", version=f"rnnbench {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
@@ -124,26 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="REF",
                    help="gate speed by an A/B against this git revision (branch, tag, commit) on this machine, "
                         "whatever machine the baseline came from (a pull request: --base main)")
-    _add_sweep_options(p, default_preset="regress")
-    p.set_defaults(preset="regress")
-    p.add_argument("--out", default="runs/gate", metavar="DIR",
-                   help="run directory; a rerun goes to DIR/confirm, an A/B to DIR/ab (default: runs/gate)")
-    p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N",
-                   help=f"A/B rounds per cell and version (default {AB_ROUNDS})")
-    _add_verdict_options(p, max_slowdown=0.15, why=": above this machine's measured run-to-run drift")
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_timing_options(p, "runs/gate", "run directory; a rerun goes to DIR/confirm, an A/B to DIR/ab")
 
     p = sub.add_parser("ab", help="same-machine A/B: time a sweep's cells with BASE_REF's code and with this code, "
                                   "interleaved; exit 1 when this code is slower")
     p.add_argument("base_ref", metavar="BASE_REF", help="git revision to compare against: a branch, tag or commit")
-    _add_sweep_options(p, default_preset="regress")
-    p.set_defaults(preset="regress")
-    p.add_argument("--out", default="runs/ab", metavar="DIR",
-                   help="work directory: the base's code in DIR/base-code, each timing in DIR/cells (default: runs/ab)")
-    p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N",
-                   help=f"rounds per cell and version (default {AB_ROUNDS})")
-    _add_verdict_options(p, max_slowdown=0.15, why=", as the gate's", accuracy=False)
-    p.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_timing_options(p, "runs/ab", "work directory: the base's code in DIR/base-code, each timing in DIR/cells",
+                        accuracy=False)
 
     p = sub.add_parser("data", help="data sets: list, info NAME, fetch NAME")
     p.add_argument("action", choices=("list", "info", "fetch"))
