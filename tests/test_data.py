@@ -139,6 +139,17 @@ def test_imdb_hash_is_checked_before_unpickling(tmp_path, monkeypatch):
         imdb.load(path)
 
 
+def test_imdb_loads_the_very_bytes_it_hashed(tmp_path, monkeypatch):
+    """Issue 12, case 14: the file is read once; a file swapped after the check cannot be what is loaded."""
+    path = tmp_path / "imdb.npz"
+    _write_imdb(path)
+    loaded = []
+    real_load = np.load
+    monkeypatch.setattr(np, "load", lambda source, **k: loaded.append(source) or real_load(source, **k))
+    imdb.load(path, allow_unverified=True)
+    assert len(loaded) == 1 and not isinstance(loaded[0], (str, type(path)))  # bytes in memory, not the path again
+
+
 def test_imdb_absent_says_how_to_get_it(tmp_path):
     with pytest.raises(BadInput, match="not found.*download imdb.npz"):
         imdb.load()
