@@ -50,29 +50,15 @@ def _add_sweep_options(p: argparse.ArgumentParser, default_preset: str = "defaul
 
     src.add_argument("--preset", help=f"named sweep: {', '.join(PRESETS)} (default: {default_preset}; see README, Presets)")
     src.add_argument("--sweep", metavar="FILE.toml", help="sweep file (TOML); see README for its keys")
+    from rnnbench.settings import SETTINGS
+
     axes = p.add_argument_group("axis overrides (comma-separated lists)")
-    axes.add_argument("--models", help="fnmatch patterns over the registry, e.g. 'lstm*,gru'")
-    axes.add_argument("--kernels", help="generic, cudnn")
-    axes.add_argument("--maxlen", help="sequence lengths, e.g. 100,500")
-    axes.add_argument("--batch-size", help="batch sizes, e.g. 32,128")
-    axes.add_argument("--devices", help="cpu, gpu, gpu:N")
-    axes.add_argument("--jit", help="XLA compilation: false,true")
-    axes.add_argument("--backends", help="Keras backends: tensorflow, jax, torch")
-    axes.add_argument("--seeds", help="seeds, e.g. 0,1,2")
     fixed = p.add_argument_group("fixed settings")
-    fixed.add_argument("--epochs", type=int, help="training epochs per cell (0: speed only)")
-    fixed.add_argument("--dataset", help="data set name (see 'rnnbench data list')")
-    fixed.add_argument("--train-samples", type=_samples, metavar="N|all", help="use the first N training samples, or all")
-    fixed.add_argument("--test-samples", type=_samples, metavar="N|all", help="use the first N test samples, or all")
-    fixed.add_argument("--timeout", type=float, help="seconds before a cell is killed and recorded as failed")
-    fixed.add_argument("--speed-target", type=float, help="seconds of timed training steps per cell")
-    fixed.add_argument("--threads", type=int, metavar="N", help="framework threads per cell (default: one per --cpus core, else every usable core)")
-    fixed.add_argument("--cpus", metavar="LIST",
-                       help="cores every cell process is confined to, e.g. 1 or 0,1 (default: every usable core; threads default to their number)")
-    fixed.add_argument("--processes", type=int, metavar="N",
-                       help="independent processes timing each cell's speed, pooled (default 1; regress preset 3)")
-    fixed.add_argument("--memory-limit", type=float, metavar="MB", help="kill a cell whose resident memory exceeds MB (default: 80%% of RAM)")
-    fixed.add_argument("--max-cells", type=int, metavar="N", help="refuse a sweep of more than N cells (default 10,000)")
+    for setting in SETTINGS:  # every sweep setting's flag, from its one declaration (bench/settings.py)
+        kind = str if setting.axis or setting.listed else _samples if setting.samples else setting.kind
+        (axes if setting.axis else fixed).add_argument(
+            setting.flag, *setting.aliases, dest=setting.name, type=kind, metavar=setting.metavar,
+            help=(setting.help + (f" (default: {setting.unset})" if setting.unset else "")).replace("%", "%%"))
 
 
 def _add_verdict_options(p: argparse.ArgumentParser, max_slowdown: float, why: str, accuracy: bool = True) -> None:
@@ -159,22 +145,16 @@ def _spec_from_args(args: argparse.Namespace):
         base = spec.from_toml(args.sweep)
     else:
         base = presets.get_preset(args.preset or "default")
+    from rnnbench.settings import SETTINGS
+
     overrides: dict[str, object] = {}
-    for flag, field, kind in (
-        ("models", "models", str), ("kernels", "kernels", str), ("maxlen", "maxlen", int),
-        ("batch_size", "batch_size", int), ("devices", "devices", str), ("jit", "jit_compile", bool),
-        ("backends", "backends", str), ("seeds", "seeds", int), ("cpus", "cpus", int),
-    ):
-        text = getattr(args, flag)
-        if text is not None:
-            overrides[field] = spec.parse_list(text, kind, flag.replace("_", "-"))
-    for flag, field in (("epochs", "epochs"), ("dataset", "dataset"), ("train_samples", "train_samples"),
-                        ("test_samples", "test_samples"), ("timeout", "timeout_s"), ("speed_target", "speed_target_s"),
-                        ("memory_limit", "memory_limit_mb"), ("threads", "threads"),
-                        ("processes", "processes"), ("max_cells", "max_cells")):
-        value = getattr(args, flag)
-        if value is not None:
-            overrides[field] = None if value is _ALL else value
+    for setting in SETTINGS:
+        value = getattr(args, setting.name)
+        if value is None:
+            continue
+        if setting.axis or setting.listed:
+            value = spec.parse_list(value, setting.kind, setting.flag.lstrip("-"))
+        overrides[setting.name] = None if value is _ALL else value
     if "cpus" in overrides and "threads" not in overrides:
         overrides["threads"] = None  # --cpus alone: one thread per core given, whatever the preset's threads
     return base.replace(**overrides) if overrides else base

@@ -72,7 +72,7 @@ BAD_RUN_ARGS = [
     (["--maxlen", "100,,200"], "comma-separated list"),
     (["--batch-size", "-5"], "batch_size must be an integer"),
     (["--devices", "tpu"], "unknown device 'tpu'"),
-    (["--jit", "maybe"], "--jit: expected true or false"),
+    (["--jit", "maybe"], "--jit-compile: expected true or false"),
     (["--backends", "jaxx"], "did you mean 'jax'"),
     (["--seeds", "-1"], "seeds must be integers"),
     (["--kernels", "cudnnn"], "unknown kernel 'cudnnn'"),
