@@ -237,7 +237,7 @@ CellRunner = Callable[[CodeVersion, Cell, SweepSpec, Path], "Timing | str"]
 
 def run_version_cell(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Path) -> Timing | str:
     """Time ``cell`` with ``version``'s own ``rnnbench run`` in a fresh process tree, into ``out``."""
-    threads = spec.threads or (len(spec.cpus) if spec.cpus else len(os.sched_getaffinity(0)))
+    threads = spec.cell_threads
     out.mkdir(parents=True, exist_ok=True)
     cpus = spec.cpus
     with open(out.parent / f"{out.name}.log", "wb") as log:
@@ -311,7 +311,7 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
         first = next(iter(errors[base.label].values()), "no cell to time")
         raise ABUnavailable(f"the base code timed no cell ({first})")
     meta = {"environment": {}}  # one machine for both sides: nothing to normalise
-    threads = spec.threads or (len(spec.cpus) if spec.cpus else None)
+    threads = spec.cell_threads
     a = _pooled(work / base.label, cells, timings[base.label], threads, meta)
     b = _pooled(work / new.label, cells, timings[new.label], threads, meta)
     result = Comparison(title="rnnbench ab")

@@ -221,6 +221,14 @@ class SweepSpec:
                 )
         return cells
 
+    @property
+    def cell_threads(self) -> int:
+        """Framework threads each cell uses, resolved here once: ``threads``, else one per ``cpus`` core,
+        else every core this process may use."""
+        import os
+
+        return self.threads or (len(self.cpus) if self.cpus else len(os.sched_getaffinity(0)))
+
     def replace(self, **changes: Any) -> SweepSpec:
         return dataclasses.replace(self, **changes)
 

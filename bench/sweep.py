@@ -86,7 +86,7 @@ def run_sweep(
     if spec.dataset == "imdb":  # a missing or unverified file
         imdb.verify(imdb.locate(data_path), allow_unverified=allow_unverified)
     # The executor checks its settings (unusable cpus) on creation: made here, it does so before the store.
-    executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.threads,
+    executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.cell_threads,
                                          processes=spec.processes, cpus=spec.cpus, data_path=data_path,
                                          allow_unverified=allow_unverified,
                                          memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb())
