@@ -1,10 +1,9 @@
 """Same-machine A/B: time cells with two versions of the harness's code on this machine, interleaved.
 
-A speed figure recorded on one CPU says little about another: between an AMD EPYC and an Intel Xeon VM
-of the same size the calibration matmul moved 0.60x while the recurrent cells moved 0.31-0.33x (issue
-16), so no normalisation makes a baseline from another machine a speed reference. What does hold on
-any machine is the question asv's ``continuous`` asks: is the new code slower than the base code
-*here*? Both versions time each cell in turn, the order alternating cell by cell and round by round
+A speed figure recorded on one CPU says little about another: a large matmul's speed (the calibration)
+does not predict a small recurrent step's across CPUs (docs/regression-gate.md has the figures), so no
+normalisation makes a baseline from another machine a speed reference. What does hold on any machine
+is the question asv's ``continuous`` asks: is the new code slower than the base code *here*? Both versions time each cell in turn, the order alternating cell by cell and round by round
 (A B, B A, A B ...), so a slow spell of the machine hits both alike.
 
 Each version runs its own code in its own processes. The base is exported from git (``git archive``)

@@ -55,8 +55,8 @@ class LocalExecutor:
         With one process per cell, cells run and complete one after the other. With several, the
         processes run in interleaved rounds (asv's ``--interleave-rounds``): every cell's first process
         (speed and accuracy), then every cell's second (speed only), and so on, so a minute in which the
-        machine runs slow (measured here: one cell's three back-to-back processes all 25-40% slow) costs
-        each cell at most one process instead of all of one cell's. A cell is complete, and yielded, after
+        machine runs slow (docs/measurement.md, "Speed processes") costs each cell at most one process
+        instead of all of one cell's. A cell is complete, and yielded, after
         its last round; a sweep killed before then reruns it.
         """
         pending: dict[str, tuple[Cell, list[CellResult], float]] = {}

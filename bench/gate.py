@@ -5,7 +5,7 @@ Which path runs:
 * **Same machine** (the baseline's CPU, cores, GPUs, Python and framework versions match this
   machine's, and no ``--base``): the preset is run and compared with the committed baseline. A speed
   regression on a shared machine has two causes, slower code or a slow spell of the machine (runs of
-  unchanged code drifted by up to -14% against the baseline, often all cells together, for minutes), so
+  unchanged code drift against the baseline, often all cells together, for minutes: docs/regression-gate.md), so
   a cell flagged for speed is measured again in a fresh sweep of just the flagged cells, and its speed
   regression stands only if the rerun confirms it.
 * **A/B** (the baseline comes from another machine, or ``--base REF`` names a revision): speed recorded
@@ -42,9 +42,9 @@ from rnnbench.spec import SweepSpec
 from rnnbench.store import Run, command_lock, load_run
 from rnnbench.sweep import run_sweep
 
-#: The gate's default threshold: above the usual run-to-run drift measured here (at most -13.9% over 10
-#: plain runs), below the -23% throughput a 30% slower training step gives. Deeper slow spells (a cell at
-#: -21% and -22% in 2 of 20 gate runs) are what the confirmation rerun is for.
+#: The gate's default threshold: above the usual run-to-run drift, below the -23% throughput a 30% slower
+#: training step gives; deeper slow spells are what the confirmation rerun is for (figures behind it:
+#: docs/regression-gate.md).
 GATE_MAX_SLOWDOWN = 0.15
 
 

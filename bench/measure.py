@@ -8,8 +8,7 @@ Protocol (design.md, "Measurement protocol"):
   each repeat gives one samples/s figure from the sum of its synced step times, and every step's time
   is kept raw. The epoch boundary (Keras builds a new data iterator per epoch) is left out: it costs
   ~20 ms, amortised over hundreds of steps in real training but not over a repeat's few dozen, and it
-  spikes to 0.2-0.45 s now and then (measured on the 2-core CI machine), which alone made XLA cells'
-  CV 8-15%;
+  spikes now and then, which alone made XLA cells' CV several times larger (docs/measurement.md);
 * Python's garbage collector is paused inside the timed fit (as ``timeit`` does), so a collection
   triggered by the harness's own bookkeeping does not land in a step;
 * the budget adapts to a target time per cell, so fast and slow cells get comparable confidence: a

@@ -21,9 +21,8 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
     ),
     "seed": (
         "The tutorial's experiment: SimpleRNN, 4x SimpleRNN, LSTM, GRU at maxlen 500, batch 128, 10 epochs, 1 thread, 10 s of speed timing",
-        # One thread: measured on the 2-core machine (these models, XLA off and on, docs/measurement.md, "How steady the
-        # numbers are here"), a cell's CV was <= 3% for 59 of 64 cells on one thread, 29 of 48 on two,
-        # because two threads stall whenever anything else wants a core. The generic kernels train about
+        # One thread: two threads stall whenever anything else wants a core, and the CV of these cells
+        # was within 3% far more often on one (docs/measurement.md, "How steady the numbers are here"). The generic kernels train about
         # as fast on one thread as on two at this size. 10 s of timing: five 2 s repeats.
         SweepSpec(
             models=TUTORIAL_MODELS, kernels=("generic",), maxlen=(500,), batch_size=(128,), epochs=10,
@@ -46,7 +45,7 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
         # Batch 32 and 5 epochs: enough steps for the LSTM to leave the accuracy plateau (0.76 test, the
         # same in every run), so a lost point of accuracy is visible. One thread leaves a core to the
         # machine's background work. Three speed processes per cell: one process's throughput drifts
-        # by up to +-12% against another's here (SimpleRNN, 4 runs), more than a 10-15% gate can absorb.
+        # against another's by more than a 10-15% gate can absorb (docs/measurement.md, "Speed processes").
         SweepSpec(
             models=("simple_rnn", "lstm", "gru"), kernels=("generic",), maxlen=(100,), batch_size=(32,), epochs=5,
             train_samples=4000, test_samples=2000, speed_target_s=2.0, timeout_s=600, threads=1, processes=3,
