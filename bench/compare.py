@@ -49,8 +49,8 @@ def _float(row: dict[str, str], column: str) -> float | None:
 
 def label(row: dict) -> str:
     """A cell's parameters in one short line, for tables and progress output."""
-    jit = "xla" if str(row["jit_compile"]) == "True" else "noxla"
-    return f"{row['model']}/{row['kernel']} {row['backend']} {row['device']} {jit} L{row['maxlen']} B{row['batch_size']} s{row['seed']}"
+    jit = str(row["jit_compile"]).lower()  # one spelling for XLA everywhere: jit_compile (bench/settings.py)
+    return f"{row['model']}/{row['kernel']} {row['backend']} {row['device']} jit_compile={jit} L{row['maxlen']} B{row['batch_size']} s{row['seed']}"
 
 
 @dataclass

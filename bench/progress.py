@@ -9,7 +9,7 @@ from rnnbench.spec import Cell
 
 
 def describe(cell: Cell) -> str:
-    return (f"{cell.model}/{cell.kernel} {cell.backend} {cell.device} jit={str(cell.jit_compile).lower()} "
+    return (f"{cell.model}/{cell.kernel} {cell.backend} {cell.device} jit_compile={str(cell.jit_compile).lower()} "
             f"maxlen={cell.maxlen} batch={cell.batch_size} seed={cell.seed}")
 
 
