@@ -320,7 +320,8 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
         for f in speed.findings:
             if f.check == "speed":
                 n_a, n_b = len(timings[base.label][f.cell_id]), len(timings[new.label][f.cell_id])
-                f.note = "; ".join(filter(None, [f"A/B on this machine, {n_a}+{n_b} rounds", f.note]))
+                f.note = "; ".join(filter(None, [f"A/B on this machine, rounds timed: base {n_a}, new {n_b}; "
+                                                 f"threshold -{max_slowdown:.0%}", f.note]))
                 result.findings.append(f)
     for cell in cells:
         row = cell.to_dict()

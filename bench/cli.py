@@ -17,7 +17,12 @@ EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (and still exit code 2)."""
+    """argparse, but a usage error is one line (and still exit code 2), and no abbreviated flags: a typo
+    such as ``--model`` must be an error, not ``--models`` run with the preset's other settings."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -121,11 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="baseline run directory (default: results/baseline-regress)")
     p.add_argument("--base", metavar="REF",
                    help="gate speed by an A/B against this git revision (branch, tag, commit) on this machine, "
-                        "whatever machine the baseline came from (a pull request: --base main)")
+                        "whatever machine the baseline came from (a pull request: --base origin/main, in a clone with its history)")
     _add_timing_options(p, "runs/gate", "run directory; a rerun goes to DIR/confirm, an A/B to DIR/ab")
 
     p = sub.add_parser("ab", help="same-machine A/B: time a sweep's cells with BASE_REF's code and with this code, "
-                                  "interleaved; exit 1 when this code is slower")
+                                  "interleaved; exit 1 when this code is slower by more than --max-slowdown and significantly")
     p.add_argument("base_ref", metavar="BASE_REF", help="git revision to compare against: a branch, tag or commit")
     _add_timing_options(p, "runs/ab", "work directory: the base's code in DIR/base-code, each timing in DIR/cells",
                         accuracy=False)

@@ -82,7 +82,7 @@ def test_a_baseline_from_another_machine_takes_the_ab_path(gate_env, tmp_path, m
     out = capsys.readouterr().out
     assert code == 0, out  # the -40% against the other machine's baseline is information, not a verdict
     assert "speed gated by an A/B on this machine" in out and "CPU: AMD EPYC vs Intel Xeon" in out
-    assert "| info      | speed" in out and "A/B on this machine, 3+3 rounds" in out, out
+    assert "| info      | speed" in out and "A/B on this machine, rounds timed: base 3, new 3; threshold -15%" in out, out
     assert len(calls) == 2 * 2 * 3  # two versions, two cells, three rounds
     assert sweeps == [(str(tmp_path / "gate"), 1)]  # one accuracy sweep, one speed process
 

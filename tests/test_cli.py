@@ -265,3 +265,12 @@ def test_overrides_reach_the_spec_and_all_lifts_a_subset():
 def test_bad_fixed_settings(args, message, tmp_path):
     out = rnnbench("run", *args, "--out", str(tmp_path / "run"))
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and message in out.stderr, out.stderr
+
+
+def test_an_abbreviated_flag_is_an_error_not_another_flag(capsys):
+    """`--model lstm` once ran the whole default preset as `--models lstm` with every other preset setting."""
+    from rnnbench.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "--model", "lstm", "--dry-run"])
+    assert exc.value.code == 2 and "unrecognized arguments: --model" in capsys.readouterr().err
