@@ -233,7 +233,9 @@ def chart_training_curves(ok, epochs, colours, out: Path) -> str | None:
                        errorbar=("pi", 100), height=3.6, aspect=1.25, facet_kws={"sharey": False})
     grid.set_titles("{col_name}")
     grid.set_axis_labels("epoch", "")
-    grid.figure.suptitle("Training curves (solid: training, dashed: validation; band: range over cells)", y=1.04)
+    # The band is drawn only where a model has several cells (seeds, shapes); say so only then.
+    band = "; band: range over cells" if e.groupby("model").cell_id.nunique().max() > 1 else ""
+    grid.figure.suptitle(f"Training curves (solid: training, dashed: validation{band})", y=1.04)
     return _save(grid.figure, out / "training_curves.png")
 
 
@@ -265,12 +267,23 @@ def chart_accuracy_vs_throughput(ok, colours, out: Path) -> str | None:
         return None
     data = data.assign(params=data.params.astype(int))
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    sns.scatterplot(data=data, x="train_samples_per_s", y="test_acc", hue="model", size="params", sizes=(40, 240),
-                    palette=colours, alpha=0.8, ax=ax)
-    ax.set(xscale="log", xlabel="training throughput (samples/s, log scale)", ylabel="test accuracy",
+    # Point area from zero parameters up, so 2% more parameters look 2% bigger, not several times.
+    sns.scatterplot(data=data, x="train_samples_per_s", y="test_acc", hue="model", size="params", sizes=(10, 240),
+                    size_norm=(0, data.params.max()), palette=colours, alpha=0.8, ax=ax)
+    # A log axis only where throughputs span more than a decade; within one, its crowded minor labels
+    # say less than a plain linear axis.
+    log = data.train_samples_per_s.max() > 10 * data.train_samples_per_s.min()
+    ax.set(xscale="log" if log else "linear", ylabel="test accuracy",
+           xlabel="training throughput (samples/s" + (", log scale)" if log else ")"),
            title="Which model is worth its cost (point size: parameters)")
-    _plain_log_labels(ax.xaxis)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    if log:
+        _plain_log_labels(ax.xaxis)
+    else:
+        ax.xaxis.set_major_formatter(_plain_number)
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    for text in legend.get_texts():  # parameter counts with thousands separators, like the tables
+        if text.get_text().isdigit():
+            text.set_text(f"{int(text.get_text()):,}")
     return _save(fig, out / "accuracy_vs_throughput.png")
 
 
