@@ -247,6 +247,6 @@ def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_a
         b_acc, n_acc = values["test_acc"]
         drop = b_acc - n_acc
         verdict = REGRESSION if drop > max_accuracy_drop else UNCHANGED
-        out.append(Finding(cid, name, "accuracy", verdict, b_acc, n_acc, f"{-drop:+.4f}",
+        out.append(Finding(cid, name, "accuracy", verdict, b_acc, n_acc, f"{-drop + 0.0:+.4f}",  # + 0.0: no "-0.0000"
                            note=f"tolerance {max_accuracy_drop}" if verdict == REGRESSION else ""))
     return out

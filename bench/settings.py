@@ -79,4 +79,11 @@ def markdown_table() -> str:
 
 
 if __name__ == "__main__":
-    print(markdown_table())
+    import contextlib
+    import os
+    import sys
+
+    with contextlib.suppress(BrokenPipeError):  # `| head` closes the pipe: no traceback for that
+        print(markdown_table(), flush=True)
+        sys.exit(0)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

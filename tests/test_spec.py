@@ -175,3 +175,24 @@ def test_a_cell_id_is_hashed_once():
     cell = SweepSpec(models=("lstm",)).expand()[0]
     first = cell.cell_id
     assert cell.__dict__["cell_id"] == first and cell.cell_id is first
+
+
+# Issue 15, part 1: combinations Keras cannot run are skipped with the rule, on any machine.
+
+@pytest.mark.parametrize("changes, rule", [
+    (dict(kernels=("cudnn",), jit_compile=(True,)), "supports_jit=False"),
+    (dict(models=("gru",), kernels=("cudnn",), backends=("jax",)), "no cuDNN GRU on JAX"),
+    (dict(kernels=("cudnn",), backends=("torch",), jit_compile=(True,)), "only without compilation"),
+])
+def test_impossible_cudnn_cells_are_skipped_with_the_rule_even_with_a_gpu(changes, rule):
+    yes, a_gpu = (lambda b: True), (lambda b: ("GPU:0",))
+    reason = skip_reason(_cell(devices=("gpu",), **changes), yes, a_gpu, keras=lambda: (3, 15))
+    assert reason is not None and rule in reason
+
+
+def test_a_cudnn_lstm_on_jax_needs_keras_3_14():
+    yes, a_gpu = (lambda b: True), (lambda b: ("GPU:0",))
+    cell = _cell(devices=("gpu",), kernels=("cudnn",), backends=("jax",))
+    assert "needs Keras 3.14 or later (installed: 3.13.2)" in skip_reason(cell, yes, a_gpu, keras=lambda: (3, 13, 2))
+    assert skip_reason(cell, yes, a_gpu, keras=lambda: (3, 14, 0)) is None
+    assert skip_reason(_cell(devices=("gpu",), kernels=("cudnn",)), yes, a_gpu, keras=lambda: (3, 15)) is None  # TF, no XLA
