@@ -1,6 +1,6 @@
 """Timing a compiled Keras model: steady-state training throughput and inference latency.
 
-Protocol (design.md, "Measurement protocol"):
+Protocol (README, "How a cell is measured"; details in docs/measurement.md):
 
 * warm-up steps run first; their excess over the steady-state step time is ``compile_s``
   (tracing, XLA compilation, first-touch allocation);

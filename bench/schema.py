@@ -1,4 +1,4 @@
-"""Column contracts of ``cells.csv`` and ``epochs.csv`` (design.md, "Run directory").
+"""Column contracts of ``cells.csv``, ``epochs.csv`` and ``steps.csv`` (README, "The run directory").
 
 Order matters and is append-only: parameters, then status, then metrics with units in their names.
 Columns after ``wall_s`` extend the design's list; readers require only the columns up to ``wall_s``.
