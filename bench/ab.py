@@ -160,6 +160,21 @@ def this_version() -> CodeVersion:
     return CodeVersion("new", "working tree", commit, None, f"{package}.cli:main")
 
 
+def check_rounds(rounds: int) -> None:
+    """BadInput unless ``rounds`` is a usable round count (checked before anything runs)."""
+    if rounds < 1:
+        raise BadInput(f"--rounds must be at least 1, got {rounds}")
+
+
+def prepare(ref: str, work: Path, cwd: Path) -> tuple[CodeVersion, CodeVersion]:
+    """The base (``ref`` exported and installed under ``work``) and the new side (the running harness),
+    each checked to import its own code; ABUnavailable when either cannot."""
+    base, new = materialise(ref, work), this_version()
+    for version in (base, new):
+        imported_from(version, cwd)
+    return base, new
+
+
 def imported_from(version: CodeVersion, cwd: Path) -> Path:
     """Where ``version``'s processes import its package from; ABUnavailable if it does not import, or if
     a base would run code other than its own (the guard against the shadowing A/B must never suffer)."""
@@ -285,8 +300,7 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
     cannot time, or fails to in some rounds, is a regression. ``runner`` defaults to :func:`run_version_cell`.
     """
     runner = runner or run_version_cell
-    if rounds < 1:
-        raise BadInput(f"--rounds must be at least 1, got {rounds}")
+    check_rounds(rounds)
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     start = time.perf_counter()

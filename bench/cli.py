@@ -295,9 +295,9 @@ def cmd_ab(args: argparse.Namespace) -> int:
     from rnnbench.plan import skip_reason
 
     check_thresholds(args.max_slowdown, 0.0, args.alpha)
-    if args.rounds < 1:
-        raise BadInput(f"--rounds must be at least 1, got {args.rounds}")
-    cells = [c for c in _spec_from_args(args).expand() if skip_reason(c) is None]
+    ab.check_rounds(args.rounds)
+    spec = _spec_from_args(args)
+    cells = [c for c in spec.expand() if skip_reason(c) is None]
     if not cells:
         raise BadInput("none of the sweep's cells can run on this machine (see 'rnnbench run --dry-run')")
     out = Path(args.out)
@@ -305,11 +305,8 @@ def cmd_ab(args: argparse.Namespace) -> int:
 
     with command_lock(out, "ab"):
         try:
-            base = ab.materialise(args.base_ref, out / "base-code")
-            new = ab.this_version()
-            for version in (base, new):
-                ab.imported_from(version, out)
-            result = ab.run_ab(cells, _spec_from_args(args), base, new, out / "cells", rounds=args.rounds,
+            base, new = ab.prepare(args.base_ref, out / "base-code", out)
+            result = ab.run_ab(cells, spec, base, new, out / "cells", rounds=args.rounds,
                                max_slowdown=args.max_slowdown, alpha=args.alpha, quiet=args.quiet)
         except ab.ABUnavailable as exc:
             raise BadInput(f"no A/B possible: {exc}") from None

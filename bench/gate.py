@@ -55,17 +55,22 @@ def _check_out(out: Path, baseline: Path) -> None:
         raise BadInput(f"--out {str(out)!r} is inside the baseline {str(baseline)!r}: the gate would overwrite it; choose another --out")
 
 
+def _measured_speed(f: Finding) -> bool:
+    """A speed finding with a measured figure, which a slow spell could explain or another path judge; a
+    missing or damaged figure (the cell failed, wrote NaN) is none of those and stays a regression."""
+    return f.check == "speed" and isinstance(f.new, float)
+
+
 def _confirmed(first: list[Finding], again: list[Finding], how: str) -> None:
     """Keep each flagged speed regression of ``first`` only where ``again`` (a rerun) confirms it.
 
     A rerun that produced no speed figure for the cell (it failed, timed out, or the base could not
     time it) confirms nothing and clears nothing: the regression stands, with the rerun's own failure.
     """
-    timed = {f.cell_id: f for f in again if f.check == "speed" and f.verdict in (REGRESSION, UNCHANGED, IMPROVEMENT)
-             and isinstance(f.new, float)}
+    timed = {f.cell_id: f for f in again if _measured_speed(f) and f.verdict in (REGRESSION, UNCHANGED, IMPROVEMENT)}
     failures = {f.cell_id: f for f in again if f.cell_id not in timed}
     for f in first:
-        if f.check != "speed" or f.verdict != REGRESSION or not isinstance(f.new, float):
+        if not _measured_speed(f) or f.verdict != REGRESSION:
             continue  # no figure (the cell failed, its figure is damaged): nothing a rerun could excuse
         rerun = timed.get(f.cell_id)
         if rerun is None:
@@ -81,7 +86,7 @@ def _confirmed(first: list[Finding], again: list[Finding], how: str) -> None:
 
 def _speed_flagged(result: Comparison) -> set[str]:
     """Cells whose speed regression is a measured figure, which a slow spell could explain."""
-    return {f.cell_id for f in result.regressions if f.check == "speed" and isinstance(f.new, float)}
+    return {f.cell_id for f in result.regressions if _measured_speed(f)}
 
 
 def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str | None = None,
@@ -90,12 +95,11 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
     """Run ``spec`` into ``out``, compare it with ``baseline`` and gate speed on the path that fits
     (module docstring); return the final verdicts."""
     check_thresholds(max_slowdown, max_accuracy_drop, alpha)  # bad input is found before anything runs
-    if rounds < 1:
-        raise BadInput(f"--rounds must be at least 1, got {rounds}")
+    ab.check_rounds(rounds)
     base = load_run(baseline)
     out = Path(out)
     _check_out(out, Path(baseline))
-    recorded = base.meta.get("environment") if isinstance(base.meta.get("environment"), dict) else {}
+    recorded = base.meta.get("environment") or {}  # load_run checked it is an object when present
     differences = environment.differences(recorded, environment.collect(), spec.backends)
     with command_lock(out, "gate"):
         if base_ref is None and not differences:
@@ -139,10 +143,7 @@ def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec,
         if base_ref is None and commit.endswith("+dirty"):
             raise ab.ABUnavailable(f"the baseline was recorded from uncommitted code changes on top of {ref[:10]}, "
                                    "which no commit holds; commit them and re-record the baseline, or name a base with --base")
-        base_code = ab.materialise(ref, out / "ab-code")
-        new_code = ab.this_version()
-        for version in (base_code, new_code):
-            ab.imported_from(version, out)
+        base_code, new_code = ab.prepare(ref, out / "ab-code", out)
         cells = [c for c in spec.expand() if (new_run.cells.get(c.cell_id) or {}).get("status") == "ok"]
         speed = ab.run_ab(cells, spec, base_code, new_code, out / "ab", rounds=rounds, max_slowdown=max_slowdown,
                           alpha=alpha, quiet=quiet)
@@ -154,7 +155,7 @@ def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec,
             speed.notes.append(f"{len(flagged)} cell(s) flagged for speed were timed again in {out / 'ab-confirm'}")
     except ab.ABUnavailable as exc:
         for f in result.findings:
-            if f.check == "speed" and isinstance(f.new, float):  # a missing or damaged figure stays a regression
+            if _measured_speed(f):
                 f.verdict = NOT_GATED
         target = ref or "BASE_COMMIT"
         result.notes.insert(0, f"speed NOT GATED ({why}): no A/B was possible: {exc}. To gate speed, run "
@@ -162,7 +163,7 @@ def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec,
                                "the baseline on this machine (README, Regression tracking)")
         return result
     for f in result.findings:
-        if f.check == "speed" and isinstance(f.new, float):  # a missing or damaged figure stays a regression
+        if _measured_speed(f):
             f.verdict = INFO
             f.note = "; ".join(filter(None, ["against the committed baseline, information only", f.note]))
     result.notes.insert(0, f"speed gated by an A/B on this machine ({why}); accuracy, parameters and status against the committed baseline")
