@@ -31,9 +31,8 @@ import numpy as np
 from rnnbench.compare import NOT_GATED, REGRESSION, Comparison, Finding, compare_runs, label
 from rnnbench.errors import BadInput
 from rnnbench.hooks import HOOK_ENVS
-from rnnbench.schema import CELL_COLUMNS, STEP_COLUMNS
 from rnnbench.spec import Cell, SweepSpec
-from rnnbench.store import Run, format_value, read_table
+from rnnbench.store import Run, format_value, load_run
 
 #: Rounds per cell and version. Each round is one process per version (about 15 s for a regress cell
 #: here); three give each side 15 timed repeats and cost about 4.5 minutes for the regress preset.
@@ -223,26 +222,22 @@ class Timing:
 
 
 def read_timing(run_dir: Path, cell: Cell) -> Timing | str:
-    """The timing stored in a one-cell run directory, or why there is none."""
-    if not (run_dir / "cells.csv").is_file():
-        return f"no cells.csv in {run_dir}"
-    rows = read_table(run_dir / "cells.csv", CELL_COLUMNS)
-    if len(rows) != 1:
-        return f"{run_dir} holds {len(rows)} cells, expected 1"
-    row = rows[0]
+    """The timing stored in a one-cell run directory (read like any run, through store.load_run), or why
+    there is none."""
+    try:
+        run = load_run(run_dir)
+    except BadInput as exc:
+        return f"unreadable result: {exc}"
+    if len(run.cells) != 1:
+        return f"{run_dir} holds {len(run.cells)} cells, expected 1"
+    (cid, row), = run.cells.items()
     if row["status"] != "ok":
         return f"{row['status']}: {row['error']}"
-    by_repeat: dict[str, list[float]] = {}
-    steps_csv = run_dir / "steps.csv"
-    for r in read_table(steps_csv, STEP_COLUMNS) if steps_csv.is_file() else []:
-        try:
-            by_repeat.setdefault(r["repeat"], []).append(float(r["step_s"]))
-        except ValueError:
-            return f"{steps_csv}: damaged step time {r['step_s']!r}"
-    if not by_repeat:
+    if cid not in run.steps:
         return "no raw step times stored"
-    rates = [len(v) * cell.batch_size / sum(v) for v in by_repeat.values()]
-    return Timing(rates, np.array([s for v in by_repeat.values() for s in v]))
+    steps, repeats = run.steps[cid], run.step_repeats[cid]
+    rates = [len(s) * cell.batch_size / s.sum() for s in (steps[repeats == r] for r in np.unique(repeats))]
+    return Timing(rates, steps)
 
 
 #: Runs one version on one cell and returns its timing or why there is none; the gate's tests replace it.
@@ -268,10 +263,7 @@ def run_version_cell(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Pat
     if proc.returncode != 0:
         tail = (out.parent / f"{out.name}.log").read_text(errors="replace").strip().splitlines()
         return f"its rnnbench run exited with code {proc.returncode}: {tail[-1] if tail else 'no output'}"
-    try:
-        return read_timing(out, cell)
-    except BadInput as exc:
-        return f"unreadable result: {exc}"
+    return read_timing(out, cell)
 
 
 def _pooled(path: Path, cells: list[Cell], timings: dict[str, list[Timing]], threads: int | None, meta: dict) -> Run:

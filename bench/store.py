@@ -179,6 +179,7 @@ class Run:
     cells: dict[str, dict[str, str]]
     steps: dict[str, np.ndarray]
     epochs: list[dict[str, str]] = field(default_factory=list)
+    step_repeats: dict[str, np.ndarray] = field(default_factory=dict)  # the repeat each step time belongs to
 
     def calibration(self, backend: str, device: str) -> float | None:
         for c in self.meta.get("calibration") or []:
@@ -209,6 +210,7 @@ def load_run(path: str | Path) -> Run:
         typed(row, f"{p / CELLS}: line {number}, cell {row['cell_id']!r}")  # every typed column converts, or it is damage
         cells[row["cell_id"]] = row
     steps: dict[str, list[float]] = {}
+    repeats: dict[str, list[int]] = {}
     if (p / STEPS).is_file():
         for r in read_table(p / STEPS, STEP_COLUMNS):
             try:
@@ -218,8 +220,10 @@ def load_run(path: str | Path) -> Run:
             if not math.isfinite(step_s) or step_s <= 0:
                 raise BadInput(f"{p / STEPS}: damaged step time {r['step_s']!r} for cell {r['cell_id']!r}")
             steps.setdefault(r["cell_id"], []).append(step_s)
+            repeats.setdefault(r["cell_id"], []).append(convert("repeat", r["repeat"], f"{p / STEPS}, cell {r['cell_id']!r}"))
     epochs = read_table(p / EPOCHS, EPOCH_COLUMNS) if (p / EPOCHS).is_file() else []
-    return Run(p, meta, cells, {k: np.array(v) for k, v in steps.items()}, epochs)
+    return Run(p, meta, cells, {k: np.array(v) for k, v in steps.items()}, epochs,
+               {k: np.array(v) for k, v in repeats.items()})
 
 
 @contextlib.contextmanager
