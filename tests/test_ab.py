@@ -57,6 +57,11 @@ def gate_env(tmp_path, monkeypatch):
     return baseline, sweeps
 
 
+def _gate(baseline, tmp_path, *extra) -> int:
+    """``rnnbench gate`` against ``baseline`` into TMP/gate, on the two models of SPEC."""
+    return main(["gate", "--baseline", str(baseline), *extra, "--out", str(tmp_path / "gate"), "--quiet", *MODELS])
+
+
 def _fake_ab(monkeypatch, new_speed, calls=None):
     """The base's code 'installed' without git, each version timed by a fake runner."""
     base = ab.CodeVersion("base", "239f6e3", OTHER["git_commit"], None, "rnnbench.cli:main")
@@ -78,7 +83,7 @@ def test_a_baseline_from_another_machine_takes_the_ab_path(gate_env, tmp_path, m
     baseline, sweeps = gate_env
     calls = []
     _fake_ab(monkeypatch, new_speed=1.0, calls=calls)
-    code = main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS])
+    code = _gate(baseline, tmp_path)
     out = capsys.readouterr().out
     assert code == 0, out  # the -40% against the other machine's baseline is information, not a verdict
     assert "speed gated by an A/B on this machine" in out and "CPU: AMD EPYC vs Intel Xeon" in out
@@ -91,7 +96,7 @@ def test_a_slower_new_side_in_the_ab_is_confirmed_and_fails_the_gate(gate_env, t
     baseline, _ = gate_env
     calls = []
     _fake_ab(monkeypatch, new_speed=0.7, calls=calls)
-    code = main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS])
+    code = _gate(baseline, tmp_path)
     out = capsys.readouterr().out
     assert code == 1
     assert "| regression | speed    | lstm/generic" in out and "confirmed by a second A/B (-30." in out, out
@@ -104,7 +109,7 @@ def test_without_the_baseline_commit_speed_is_reported_not_gated_and_the_gate_pa
     meta = json.loads(run_json.read_text())
     meta["environment"]["git_commit"] = "0" * 40  # a commit no clone has (as in a shallow clone)
     run_json.write_text(json.dumps(meta))
-    code = main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS])
+    code = _gate(baseline, tmp_path)
     out = capsys.readouterr().out
     assert code == 0, out
     assert "speed NOT GATED" in out and "no A/B was possible" in out and f"rnnbench gate --base {'0' * 40}" in out
@@ -115,7 +120,7 @@ def test_without_the_commit_an_accuracy_drop_still_fails_the_gate(tmp_path, monk
     baseline = _write_run(tmp_path / "base", {**OTHER, "git_commit": None})
     monkeypatch.setattr(gate.environment, "collect", lambda: dict(THIS))
     monkeypatch.setattr(gate, "run_sweep", lambda spec, out, **kw: _write_run(out, THIS, acc=0.60))
-    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 1
+    assert _gate(baseline, tmp_path) == 1
     out = capsys.readouterr().out
     assert "records no git commit" in out and "| regression | accuracy" in out
 
@@ -129,7 +134,7 @@ def test_the_same_machine_keeps_the_direct_path(tmp_path, monkeypatch, capsys):
         raise AssertionError("the A/B must not run on the baseline's own machine")
 
     monkeypatch.setattr(gate.ab, "materialise", no_ab)
-    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 0
+    assert _gate(baseline, tmp_path) == 0
     assert "against the committed baseline, recorded on this kind of machine" in capsys.readouterr().out
 
 
@@ -141,7 +146,7 @@ def test_base_ref_runs_the_ab_on_the_same_machine(tmp_path, monkeypatch, capsys)
     _fake_ab(monkeypatch, new_speed=1.0)
     materialise = gate.ab.materialise
     monkeypatch.setattr(gate.ab, "materialise", lambda ref, work: refs.append(ref) or materialise(ref, work))
-    assert main(["gate", "--baseline", str(baseline), "--base", "main", "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 0
+    assert _gate(baseline, tmp_path, "--base", "main") == 0
     assert refs == ["main"] and "(--base main)" in capsys.readouterr().out
 
 
@@ -245,7 +250,7 @@ def test_a_base_that_times_no_cell_leaves_speed_not_gated(gate_env, tmp_path, mo
             else real(version, cell, spec, out)
 
     monkeypatch.setattr(gate.ab, "run_version_cell", base_breaks)
-    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 0
+    assert _gate(baseline, tmp_path) == 0
     out = capsys.readouterr().out
     assert "speed NOT GATED" in out and "the base code timed no cell" in out and "speed gated by an A/B" not in out
 
@@ -263,7 +268,7 @@ def test_a_damaged_speed_figure_stays_a_regression_on_the_ab_path(tmp_path, monk
 
     monkeypatch.setattr(gate, "run_sweep", damaged)
     _fake_ab(monkeypatch, new_speed=1.0)
-    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 1
+    assert _gate(baseline, tmp_path) == 1
     assert "train_samples_per_s missing or not a valid number in an ok cell" in capsys.readouterr().out
 
 
@@ -273,7 +278,7 @@ def test_a_baseline_recorded_from_uncommitted_code_is_not_gated(gate_env, tmp_pa
     meta["environment"]["git_commit"] += "+dirty"
     (baseline / "run.json").write_text(json.dumps(meta))
     _fake_ab(monkeypatch, new_speed=0.5)
-    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 0
+    assert _gate(baseline, tmp_path) == 0
     assert "uncommitted code changes" in capsys.readouterr().out
 
 
@@ -302,7 +307,7 @@ def test_a_cell_newly_skipped_on_the_baseline_s_machine_is_a_regression(tmp_path
                 store.record({**row, "status": "skipped", "error": "the new planner skips it"})
 
     monkeypatch.setattr(gate, "run_sweep", skipping)
-    assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 1
+    assert _gate(baseline, tmp_path) == 1
     assert "| regression | status" in capsys.readouterr().out
 
 
@@ -313,5 +318,5 @@ def test_a_second_gate_on_the_same_out_is_refused(tmp_path, monkeypatch, capsys)
     baseline = _write_run(tmp_path / "base", THIS)
     (tmp_path / "gate").mkdir()
     with FileLock(tmp_path / "gate" / COMMAND_LOCK):
-        assert main(["gate", "--baseline", str(baseline), "--out", str(tmp_path / "gate"), "--quiet", *MODELS]) == 2
+        assert _gate(baseline, tmp_path) == 2
     assert "in use by another rnnbench gate" in capsys.readouterr().err
