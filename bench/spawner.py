@@ -24,7 +24,7 @@ from typing import Any
 from rnnbench.devices import gpu_index
 from rnnbench.errors import BadInput
 from rnnbench.result import CellResult
-from rnnbench.spec import Cell
+from rnnbench.spec import Cell, resolve_threads
 
 STDERR_TAIL_LINES = 5
 #: A sweep's scratch folder inside its run directory: the prefix marks it as the harness's own.
@@ -41,11 +41,6 @@ def _rss_mb(pid: int) -> float:
     except (OSError, ValueError, IndexError):
         pass
     return 0.0
-
-
-def default_threads() -> int:
-    """Threads per cell: every core this process may use (2 on the reference machine)."""
-    return len(os.sched_getaffinity(0))
 
 
 def check_cpus(cpus: tuple[int, ...]) -> None:
@@ -142,7 +137,7 @@ class Spawner:
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
         self.cpus = tuple(cpus) if cpus else None
-        self.threads = threads or (len(self.cpus) if self.cpus else default_threads())
+        self.threads = resolve_threads(threads, self.cpus)
         self.data_path = data_path
         self.allow_unverified = allow_unverified
 

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass, fields
@@ -32,6 +33,12 @@ _MAX_MAXLEN = 100_000
 def _int_in(value: Any, low: int, high: float) -> bool:
     """``value`` is an integer (not a bool, which Python counts as one) with ``low <= value <= high``."""
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def resolve_threads(threads: int | None, cpus: tuple[int, ...] | None) -> int:
+    """Framework threads per cell, resolved in one place: ``threads``, else one per ``cpus`` core, else
+    every core this process may use."""
+    return threads or (len(cpus) if cpus else len(os.sched_getaffinity(0)))
 
 
 def _unique(name: str, values: list | tuple) -> tuple:
@@ -223,11 +230,8 @@ class SweepSpec:
 
     @property
     def cell_threads(self) -> int:
-        """Framework threads each cell uses, resolved here once: ``threads``, else one per ``cpus`` core,
-        else every core this process may use."""
-        import os
-
-        return self.threads or (len(self.cpus) if self.cpus else len(os.sched_getaffinity(0)))
+        """Framework threads each cell uses (:func:`resolve_threads` of this spec's settings)."""
+        return resolve_threads(self.threads, self.cpus)
 
     def replace(self, **changes: Any) -> SweepSpec:
         return dataclasses.replace(self, **changes)
