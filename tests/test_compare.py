@@ -251,3 +251,9 @@ def test_a_baseline_without_an_ok_cell_is_refused(base, tmp_path, capsys):
         _edit(base, cid, status="skipped", error="no GPU")
     assert main(["compare", str(base), str(_make_run(tmp_path / "new"))]) == 2
     assert "has no ok cell" in capsys.readouterr().err
+
+
+def test_an_unchanged_accuracy_reads_plus_zero(base, tmp_path):
+    """It printed "-0.0000" (the negation of a zero drop) for identical accuracies."""
+    _, result = _verdicts(base, _make_run(tmp_path / "new"))
+    assert {f.change for f in result.findings if f.check == "accuracy"} == {"+0.0000"}
