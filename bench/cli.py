@@ -138,8 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="data sets: list, info NAME, fetch NAME")
     p.add_argument("action", choices=("list", "info", "fetch"))
     p.add_argument("name", nargs="?")
-    p.add_argument("--data-path", metavar="FILE", help="imdb.npz to verify and read")
+    p.add_argument("--data-path", metavar="FILE", help="imdb.npz to verify and read (fetch: no download)")
     p.add_argument("--allow-unverified-data", action="store_true")
+    p.add_argument("--url", metavar="URL", help="fetch imdb: download from this URL, a mirror (default: $RNNBENCH_IMDB_URL, "
+                                                "else Keras' own URL); the file must have the published sha256")
+    p.add_argument("--dest", metavar="PATH", help="fetch imdb: where to put the file (default: $KERAS_HOME/datasets/imdb.npz, "
+                                                  "where the reader looks); an existing file is never overwritten")
+    p.add_argument("--timeout", type=float, default=60.0, metavar="S",
+                   help="fetch: seconds the connection may stay silent before the download fails (default 60)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -262,7 +269,28 @@ def cmd_data(args: argparse.Namespace) -> int:
             for maxlen in (50, 100, 200, 500, 1000):
                 print(f"  {maxlen:>5}: {synthetic.bayes_accuracy(datasets.pad_sequences(data.x_test, maxlen), data.word_llr):.4f}")
         return EXIT_OK
-    data = datasets.padded(info.name, 500, data_path=args.data_path, allow_unverified=args.allow_unverified_data)
+    data_path = args.data_path
+    if info.name != "imdb" or data_path is not None:
+        if args.url or args.dest:
+            why = "a local file is verified, nothing is downloaded" if data_path is not None else f"{info.name} is not downloaded"
+            raise BadInput(f"--url and --dest are for downloading imdb; {why}")
+    else:
+        from rnnbench.datasets import fetch
+
+        dest = fetch.imdb_dest(args.dest)
+        if args.allow_unverified_data and dest.is_file():
+            data_path = dest  # the user's own file, read as --allow-unverified-data asks; nothing downloaded
+        else:
+            got = fetch.fetch_imdb(args.url, dest, timeout=args.timeout, progress=not args.quiet)
+            if got.downloaded:
+                print(f"{info.name}: downloaded to {got.path} ({got.size / 2**20:.1f} MiB, {got.size:,} bytes); "
+                      f"sha256 matched the published {got.sha256}")
+            else:
+                print(f"{info.name}: {got.path} already present and verified (sha256 {got.sha256}); nothing downloaded")
+            data_path = got.path
+            if got.path.resolve() not in {c.resolve() for c in datasets.imdb.candidate_paths()}:
+                print(f"note: 'rnnbench run' reads this file with --data-path {got.path} or RNNBENCH_IMDB_PATH={got.path}")
+    data = datasets.padded(info.name, 500, data_path=data_path, allow_unverified=args.allow_unverified_data)
     print(f"{info.name}: ready ({len(data.x_train)} train / {len(data.x_test)} test reviews, fingerprint {data.fingerprint[:16]}); "
           f"cached in {datasets.cache_dir()}")
     return EXIT_OK
