@@ -15,6 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rnnbench.intervals import (
+    ACC_HEADER,
+    INTERVAL_NOTE,
+    SeedGroup,
+    format_interval,
+    has_seeds,
+    label,
+    overlaps,
+    seed_groups,
+    summary_records,
+    varying,
+)
 from rnnbench.models import list_models
 from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
 from rnnbench.store import atomic_write_text, load_run, typed
@@ -107,24 +119,71 @@ def _environment(meta: dict, cells: pd.DataFrame) -> str:
     return "\n".join(md_text(line) for line in lines)
 
 
+BOARD_KEYS = ("model", "kernel", "backend", "device")
+OVERLAP_NOTE = ("_overlaps leader_: yes = the model's 95% interval overlaps the leader's, so these seeds do not resolve "
+                "the difference in accuracy; no = the intervals are apart; blank = fewer than 2 seeds on one side.")
+
+
+def _groups(ok: pd.DataFrame) -> list[SeedGroup]:
+    """The run's parameter sets over seeds (bench/intervals.py), from the typed frame of ok cells."""
+    return seed_groups(ok.to_dict("records"))
+
+
 def leaderboard(ok: pd.DataFrame) -> pd.DataFrame:
-    has_acc = ok.test_acc.notna()
-    groups = []
-    for (model, kernel, backend, device), g in ok.groupby(["model", "kernel", "backend", "device"], sort=False):
-        acc = g[has_acc.loc[g.index]]
-        best = acc.loc[acc.test_acc.idxmax()] if len(acc) else None
-        groups.append({
-            "model": model, "kernel": kernel, "backend": backend, "device": device,
-            "best test acc": None if best is None else best.test_acc,
-            "ceiling": None if best is None else best.acc_ceiling,
-            "at maxlen": None if best is None or pd.isna(best.maxlen) else int(best.maxlen),
+    """One row per model, kernel, backend and device, best accuracy first (then training throughput).
+
+    A row's accuracy is its best parameter set's mean test accuracy over seeds, not its best single cell:
+    one lucky seed does not win. Where any set has two or more seeds the accuracy carries its 95%
+    t-interval, with the number of seeds and whether the interval overlaps the leader's; a run with one
+    seed per set keeps the plain "best test acc" column (the mean of one cell is that cell).
+    """
+    groups = _groups(ok)
+    seeded = has_seeds(groups)
+    best: dict[tuple, SeedGroup] = {}
+    for g in groups:
+        key = tuple(g.params.get(c) for c in BOARD_KEYS)
+        # Ties on the mean go to the set with more seeds: its figure is the better measured one.
+        if key not in best or (g.interval.mean, g.interval.n) > (best[key].interval.mean, best[key].interval.n):
+            best[key] = g
+    rows = []
+    for key, g in ok.groupby(list(BOARD_KEYS), sort=False):
+        b = best.get(tuple(key))
+        row = dict(zip(BOARD_KEYS, key, strict=True))
+        if seeded:
+            row[ACC_HEADER] = None if b is None else format_interval(b.interval)
+            row["seeds"] = None if b is None else b.interval.n
+            row["overlaps leader"] = None
+        else:
+            row["best test acc"] = None if b is None else b.interval.mean
+        row.update({
+            "ceiling": None if b is None else b.ceiling,
+            "at maxlen": None if b is None else b.params.get("maxlen"),
             "train samples/s (median)": g.train_samples_per_s.median(),
             "infer samples/s (median)": g.infer_samples_per_s.median(),
             "params": None if pd.isna(g.params.iloc[0]) else int(g.params.iloc[0]),
             "efficiency % (median)": 100 * g.efficiency.median(),
+            "_mean": np.nan if b is None else b.interval.mean,
+            "_interval": None if b is None else b.interval,
         })
-    frame = pd.DataFrame(groups)
-    return frame.sort_values(["best test acc", "train samples/s (median)"], ascending=False, na_position="last")
+        rows.append(row)
+    frame = pd.DataFrame(rows).sort_values(["_mean", "train samples/s (median)"], ascending=False, na_position="last")
+    if seeded:
+        leader = frame._interval.iloc[0]
+        marks = []
+        for i, interval in enumerate(frame._interval):
+            same = None if interval is None or leader is None else overlaps(interval, leader)
+            marks.append("leader" if i == 0 and leader is not None else "" if same is None else "yes" if same else "no")
+        frame["overlaps leader"] = marks
+    return frame.drop(columns=["_mean", "_interval"])
+
+
+def accuracy_over_seeds(ok: pd.DataFrame) -> str:
+    """Markdown table of every parameter set's mean test accuracy, 95% t-interval and seeds, beside the
+    accuracy ceiling; empty when no set has two or more seeds (there is no interval to show)."""
+    groups = _groups(ok)
+    if not has_seeds(groups):
+        return ""
+    return f"{_md(pd.DataFrame(summary_records(groups)))}\n\n{INTERVAL_NOTE}"
 
 
 def _pivot(ok: pd.DataFrame, value: str, column: str, agg: str) -> str:
@@ -202,21 +261,124 @@ def chart_throughput_vs_batch(ok, colours, out: Path) -> str | None:
     return _save(grid.figure, out / "throughput_vs_batch.png")
 
 
-def chart_accuracy_vs_maxlen(ok, colours, out: Path) -> str | None:
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+def _settings(groups: list[SeedGroup], columns: list[str]) -> dict[tuple, list[SeedGroup]]:
+    """Groups by their values of ``columns``, in sorted order (a missing value last)."""
+    by: dict[tuple, list[SeedGroup]] = {}
+    for g in groups:
+        by.setdefault(tuple(g.params.get(c) for c in columns), []).append(g)
+    return dict(sorted(by.items(), key=lambda kv: tuple((1, 0) if v is None else (0, v) for v in kv[0])))
 
-    data = ok.dropna(subset=["test_acc"])
-    if data.maxlen.nunique() < 2:
+
+def _chart_text(text: str) -> str:
+    """Text from data as literal chart text: a ``$`` would start matplotlib's math mode (and a malformed
+    formula fails the whole report)."""
+    return text.replace("$", r"\$")
+
+
+def _accuracy_limits(groups: list[SeedGroup]) -> tuple[float, float]:
+    """Axis limits around means, intervals and ceilings, inside [0, 1] plus a margin: with two seeds a
+    t-interval can reach past 0 or 1 (t = 12.7), and an axis stretched to it would flatten every mean."""
+    values = [v for g in groups for v in (g.interval.mean, g.interval.low, g.interval.high, g.ceiling) if v is not None]
+    return max(min(values) - 0.02, 0.0), min(max(values) + 0.02, 1.02)
+
+
+def chart_accuracy_vs_maxlen(ok, colours, out: Path) -> str | None:
+    """Mean test accuracy over seeds against maxlen, one line per model, with the 95% t-interval as error
+    bars where a point has 2+ seeds. One panel per setting of the other parameters that vary (batch size,
+    XLA, ...): a point is one parameter set over its seeds, never a mix of settings."""
+    import matplotlib.pyplot as plt
+    from matplotlib.transforms import offset_copy
+
+    groups = _groups(ok)
+    if len({g.params.get("maxlen") for g in groups}) < 2:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    sns.lineplot(data=data, x="maxlen", y="test_acc", hue="model", marker="o", palette=colours, errorbar=("pi", 100), ax=ax)
-    ceiling = data.dropna(subset=["acc_ceiling"]).groupby("maxlen").acc_ceiling.max()
-    if len(ceiling):
-        ax.plot(ceiling.index, ceiling.values, "k--", label="ceiling (Bayes-optimal reader)")
-    ax.set(xlabel="maxlen (tokens kept)", ylabel="test accuracy", title="Accuracy vs sequence length")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    facet_columns = varying(groups, exclude=("model", "maxlen"))
+    facets = _settings(groups, facet_columns)
+    ncols = min(3, len(facets))
+    nrows = -(-len(facets) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(7, 4.2) if len(facets) == 1 else (4.2 * ncols, 3.3 * nrows),
+                             sharey=True, squeeze=False)
+    low, high = _accuracy_limits(groups)
+    handles: dict[str, object] = {}
+    for ax, (setting, members) in zip(axes.flat, facets.items(), strict=False):
+        models = [m for m in colours if any(g.params.get("model") == m for g in members)]
+        for i, model in enumerate(models):
+            # Models side by side at each maxlen (a few points apart), so their error bars do not hide each other.
+            shifted = offset_copy(ax.transData, fig=fig, x=(i - (len(models) - 1) / 2) * 5, y=0, units="points")
+            mine = sorted((g for g in members if g.params.get("model") == model), key=lambda g: g.params.get("maxlen"))
+            xs = [g.params.get("maxlen") for g in mine]
+            (line,) = ax.plot(xs, [g.interval.mean for g in mine], marker="o", color=colours[model], transform=shifted)
+            handles.setdefault(_chart_text(str(model)), line)
+            bars = [g for g in mine if g.interval.low is not None]
+            if bars:
+                ax.errorbar([g.params.get("maxlen") for g in bars], [g.interval.mean for g in bars],
+                            yerr=[[g.interval.mean - g.interval.low for g in bars], [g.interval.high - g.interval.mean for g in bars]],
+                            fmt="none", ecolor=colours[model], capsize=3, lw=1.2, transform=shifted)
+        ceiling = {}
+        for g in members:
+            if g.ceiling is not None:
+                ceiling[g.params.get("maxlen")] = max(g.ceiling, ceiling.get(g.params.get("maxlen"), 0.0))
+        if ceiling:
+            xs = sorted(ceiling)
+            (line,) = ax.plot(xs, [ceiling[x] for x in xs], "k--")
+            handles.setdefault("ceiling (Bayes-optimal reader)", line)
+        ax.set_xticks(sorted({g.params.get("maxlen") for g in members}))
+        ax.set(xlabel="maxlen (tokens kept)", ylim=(low, high), title=_chart_text(label(dict(zip(facet_columns, setting, strict=True)), facet_columns)))
+        ax.title.set_fontsize(9)
+    for ax in axes.flat[len(facets):]:
+        ax.set_visible(False)
+    seeded = has_seeds(groups)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("test accuracy (mean over seeds)" if seeded else "test accuracy")
+    fig.suptitle("Accuracy vs sequence length" + (" (bars: 95% t-interval over seeds, where 2+ seeds)" if seeded else
+                                                  " (one seed per point: no interval)"), y=1.0 if len(facets) > 1 else 0.98)
+    fig.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.0, 0.92), frameon=False)
+    fig.tight_layout()
     return _save(fig, out / "accuracy_vs_maxlen.png")
+
+
+def chart_accuracy_over_seeds(ok, colours, out: Path) -> str | None:
+    """Each parameter set with 2+ seeds as a dot (mean test accuracy) with its 95% t-interval as a bar, the
+    models of one setting next to each other, best first; the ceiling as a tick. Two models differ by more
+    than the seeds' spread where their bars do not overlap."""
+    import matplotlib.pyplot as plt
+
+    groups = [g for g in _groups(ok) if g.interval.n >= 2]
+    if not groups:
+        return None
+    setting_columns = varying(groups, exclude=("model",))
+    blocks = _settings(groups, setting_columns)
+    # Top to bottom: blocks of one setting, best mean first inside each, a gap between blocks.
+    placed, y = [], 0.0
+    for setting, members in blocks.items():
+        for g in sorted(members, key=lambda g: -g.interval.mean):
+            placed.append((y, setting, g))
+            y -= 1.0
+        y -= 0.6
+    fig, ax = plt.subplots(figsize=(7.5, 1.3 + 0.36 * len(placed) + 0.2 * len(blocks)))
+    ceiling_shown = False
+    for y, _setting, g in placed:
+        iv, colour = g.interval, colours.get(g.params.get("model"), "k")
+        ax.errorbar([iv.mean], [y], xerr=[[iv.mean - iv.low], [iv.high - iv.mean]], fmt="o", color=colour, capsize=3, lw=1.5)
+        if g.ceiling is not None:
+            ax.plot([g.ceiling], [y], marker="|", linestyle="none", color="k", markersize=12, mew=1.5)
+            ceiling_shown = True
+        # The numbers beside each bar: an interval clipped by the axis still reads exactly.
+        ax.annotate(f"{format_interval(iv)}  (n={iv.n})", xy=(1.01, y), xycoords=("axes fraction", "data"),
+                    va="center", fontsize=8)
+    names = [str(g.params.get("model")) + (f"  ({label(dict(zip(setting_columns, s, strict=True)), setting_columns)})"
+                                           if setting_columns else "") for _, s, g in placed]
+    ax.set_yticks([p[0] for p in placed], [_chart_text(n) for n in names], fontsize=8)
+    for (y0, *_), (y1, *_) in zip(placed, placed[1:], strict=False):
+        if y0 - y1 > 1.0:  # a gap: the next setting begins
+            ax.axhline((y0 + y1) / 2, color="0.85", lw=0.8)
+    ax.set_xlim(*_accuracy_limits(groups))
+    ax.set_ylim(placed[-1][0] - 0.7, 0.7)
+    ax.grid(axis="x", color="0.92")
+    ax.set(xlabel="test accuracy", title="Test accuracy over seeds (dot: mean; bar: 95% t-interval"
+                                         + ("; |: ceiling, Bayes-optimal reader)" if ceiling_shown else ")"))
+    ax.title.set_fontsize(10)
+    return _save(fig, out / "accuracy_over_seeds.png")
 
 
 def chart_training_curves(ok, epochs, colours, out: Path) -> str | None:
@@ -306,7 +468,13 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     if ok.empty:
         report.sections.append(Section("Leaderboard", note="no cell finished ok in this run"))
     else:
-        report.sections.append(Section("Leaderboard", _md(leaderboard(ok))))
+        board = leaderboard(ok)
+        notes = f"\n\n{OVERLAP_NOTE}\n\n{INTERVAL_NOTE}" if "overlaps leader" in board else ""
+        report.sections.append(Section("Leaderboard", _md(board) + notes))
+        seeds = accuracy_over_seeds(ok)
+        report.sections.append(Section("Test accuracy over seeds (mean, 95% t-interval)", seeds) if seeds else
+                               Section("Test accuracy over seeds (mean, 95% t-interval)",
+                                       note="no parameter set has 2 or more seeds with an accuracy: no interval"))
         acc = _pivot(ok, "test_acc", "maxlen", "mean")
         report.sections.append(Section("Test accuracy by model and maxlen", acc) if acc else
                                Section("Test accuracy by model and maxlen", note="speed-only run (epochs = 0): no accuracy"))
@@ -324,6 +492,8 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
         charts = [
             ("Throughput vs batch size", chart_throughput_vs_batch(ok, colours, out), "fewer than two batch sizes"),
             ("Accuracy vs maxlen", chart_accuracy_vs_maxlen(ok, colours, out), "fewer than two maxlens with accuracy"),
+            ("Accuracy over seeds", chart_accuracy_over_seeds(ok, colours, out),
+             "no parameter set has 2 or more seeds with an accuracy"),
             ("Training curves", chart_training_curves(ok, epochs, colours, out), "no cell trained for two or more epochs"),
             ("Speedups", chart_speedups(frames, out), "no speedup pair in this run"),
             ("Accuracy vs throughput", chart_accuracy_vs_throughput(ok, colours, out), "no cell with both accuracy and speed"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rnnbench.intervals import INTERVAL_NOTE, has_seeds, seed_groups, summary_records
+from rnnbench.store import typed
 from tabulate import tabulate
 
 
@@ -47,3 +49,18 @@ def cells_table(rows: Iterable[dict[str, str]], fmt: str = "simple") -> str:
             _num(r.get("test_acc", ""), 3), _num(r.get("acc_ceiling", ""), 3), _num(r.get("wall_s", ""), 0),
         ])
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+def accuracy_summary(rows: Iterable[dict[str, str]], fmt: str = "simple") -> str:
+    """Test accuracy per parameter set over its seeds: mean, 95% t-interval and number of seeds, beside the
+    ceiling (bench/intervals.py, the same figures as REPORT.md). Empty when no parameter set has two or
+    more seeds with an accuracy: with one seed there is no interval to show."""
+    groups = seed_groups(typed(r, f"cells.csv, cell {r.get('cell_id')!r}") for r in rows)
+    if not has_seeds(groups):
+        return ""
+    records = summary_records(groups)
+    for record in records:
+        if record.get("ceiling") is not None:
+            record["ceiling"] = f"{record['ceiling']:.3f}"
+    table = tabulate(records, headers="keys", tablefmt=fmt, disable_numparse=True)
+    return f"test accuracy over seeds:\n{table}\n{INTERVAL_NOTE}"

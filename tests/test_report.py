@@ -54,15 +54,16 @@ def grid_run(tmp_path):
 def test_grid_report_tables_and_every_chart(grid_run):
     out = report.build(grid_run)
     text = (out / "REPORT.md").read_text()
-    for chart in ("throughput_vs_batch.png", "accuracy_vs_maxlen.png", "training_curves.png", "speedups.png",
-                  "accuracy_vs_throughput.png"):
+    for chart in ("throughput_vs_batch.png", "accuracy_vs_maxlen.png", "accuracy_over_seeds.png", "training_curves.png",
+                  "speedups.png", "accuracy_vs_throughput.png"):
         assert (out / chart).stat().st_size > 10_000, chart
         assert f"]({chart})" in text
     assert "calibration matmul: tensorflow/cpu: 200 GFLOP/s" in text
-    # leaderboard: best accuracy per model (simple_rnn at maxlen 200, seed 1: 0.6 + 0.2 + 0.05 + 0.01)
+    # leaderboard: each model's best parameter set by mean over its 2 seeds (simple_rnn at maxlen 200:
+    # 0.85 and 0.86), with its 95% t-interval (t(0.975, 1) = 12.706, standard error 0.005)
     board = text.split("## Leaderboard")[1].split("##")[0]
     assert board.index("| simple_rnn") < board.index("| gru") < board.index("| lstm")
-    assert "| 0.860 " in board and "322,113" in board
+    assert "| 0.855 ± 0.064 " in board and "322,113" in board
     # pivots and speedups: XLA cells are 1.8x faster by construction
     assert "## Test accuracy by model and maxlen" in text and "| 100 " in text
     xla = text.split("## Speedup XLA / no XLA")[1].split("##")[0]
@@ -71,7 +72,7 @@ def test_grid_report_tables_and_every_chart(grid_run):
     failed = text.split("## Skipped and failed cells")[1]
     assert "killed by SIGSEGV" in failed and failed.count("| skipped") == 2
     html = (out / "index.html").read_text()
-    assert html.count("<img") == 5 and "data:image/png;base64," in html and "<table>" in html
+    assert html.count("<img") == 6 and "data:image/png;base64," in html and "<table>" in html
 
 
 def test_single_cell_run_leaves_charts_out_with_notes(tmp_path):
@@ -121,4 +122,4 @@ def test_index_html_renders_every_image_in_headless_chromium(grid_run, tmp_path)
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120,
     ).stdout
-    assert 'data-images="5/5"' in dom, dom[-500:]
+    assert 'data-images="6/6"' in dom, dom[-500:]
