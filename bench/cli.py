@@ -135,9 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_timing_options(p, "runs/ab", "work directory: the base's code in DIR/base-code, each timing in DIR/cells",
                         accuracy=False)
 
-    p = sub.add_parser("data", help="data sets: list, info NAME, fetch NAME")
+    p = sub.add_parser("data", help="data sets: list, info NAME|FILE, fetch NAME")
     p.add_argument("action", choices=("list", "info", "fetch"))
-    p.add_argument("name", nargs="?")
+    p.add_argument("name", nargs="?", metavar="NAME|FILE", help="a data set's name, or (info) a .csv/.tsv/.jsonl file of labelled texts")
+    p.add_argument("--text-column", default="text", metavar="NAME", help="info FILE: the text column (default: text)")
+    p.add_argument("--label-column", default="label", metavar="NAME", help="info FILE: the label column (default: label)")
     p.add_argument("--data-path", metavar="FILE", help="imdb.npz to verify and read (fetch: no download)")
     p.add_argument("--allow-unverified-data", action="store_true")
     p.add_argument("--url", metavar="URL", help="fetch imdb: download from this URL, a mirror (default: $RNNBENCH_IMDB_URL, "
@@ -207,7 +209,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rnnbench.progress import describe
     from rnnbench.store import load_run
     from rnnbench.sweep import run_sweep
-    from rnnbench.table import cells_table
+    from rnnbench.table import accuracy_summary, cells_table
 
     spec = _spec_from_args(args)
     if args.dry_run:
@@ -226,6 +228,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
         print(f"\n{len(rows)} cells: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
               f"{result.ran} run now in {result.wall_s:.0f} s; results in {out}/")
+        if summary := accuracy_summary(rows):  # only where two or more seeds share the other settings
+            print(f"\n{summary}")
     if not args.no_report:
         from rnnbench import report
 
@@ -238,16 +242,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from rnnbench import report
     from rnnbench.store import load_run
-    from rnnbench.table import cells_table
+    from rnnbench.table import accuracy_summary, cells_table
 
     out = report.build(Path(args.run_dir), args.out)
-    print(cells_table(load_run(args.run_dir).cells.values()))
+    rows = list(load_run(args.run_dir).cells.values())
+    print(cells_table(rows))
+    if summary := accuracy_summary(rows):
+        print(f"\n{summary}")
     print(f"\nreport: {out / 'REPORT.md'} and {out / 'index.html'}")
     return EXIT_OK
 
 
 def cmd_data(args: argparse.Namespace) -> int:
     from rnnbench import datasets
+    from rnnbench.datasets import textfile
     from tabulate import tabulate
 
     if args.action == "list":
@@ -256,6 +264,9 @@ def cmd_data(args: argparse.Namespace) -> int:
         return EXIT_OK
     if not args.name:
         raise BadInput(f"'rnnbench data {args.action}' needs a data set name; known: {', '.join(datasets.DATASETS)}")
+    if args.action == "info" and textfile.is_file_dataset(args.name):
+        print("\n".join(textfile.summary(textfile.read(args.name, args.text_column, args.label_column))))
+        return EXIT_OK
     info = datasets.check_name(args.name)
     if args.action == "info":
         print(f"{info.name}: {info.description}\nsource: {info.source}\ncache: {datasets.cache_dir()}")

@@ -41,10 +41,10 @@ class LocalExecutor:
     """Runs cells one at a time on this machine, each process through one :class:`Spawner`."""
 
     def __init__(self, log_dir: Path, timeout_s: float, threads: int | None = None,
-                 data_path: str | None = None, allow_unverified: bool = False,
+                 data: dict[str, Any] | None = None,
                  memory_limit_mb: float | None = None, processes: int = 1,
                  cpus: tuple[int, ...] | None = None) -> None:
-        self.spawner = Spawner(log_dir, timeout_s, threads=threads, data_path=data_path, allow_unverified=allow_unverified,
+        self.spawner = Spawner(log_dir, timeout_s, threads=threads, data=data,
                                memory_limit_mb=memory_limit_mb, cpus=cpus)
         self.processes = processes
         self.calibrations: dict[tuple[str, str], dict[str, Any] | None] = {}

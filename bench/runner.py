@@ -23,14 +23,17 @@ from rnnbench.result import CellResult
 from rnnbench.spec import Cell
 
 
-def _compiled(cell: Cell):
+def _compiled(cell: Cell, *, vocab_size: int, num_classes: int):
     import keras
     from rnnbench.models import create_model
 
     keras.utils.set_random_seed(cell.seed)
-    model = create_model(cell.model, kernel=cell.kernel, maxlen=cell.maxlen)
+    # The data set decides the embedding's input size and the head: a user's file has its own vocabulary
+    # and may have more than two classes (the builtin sets give the tutorial's 10,000 words and 2 classes).
+    model = create_model(cell.model, kernel=cell.kernel, maxlen=cell.maxlen, vocab_size=vocab_size, num_classes=num_classes)
+    loss = "binary_crossentropy" if num_classes == 2 else "sparse_categorical_crossentropy"
     # The tutorial's compile settings; jit_compile explicit, never Keras' "auto".
-    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["acc"], jit_compile=cell.jit_compile)
+    model.compile(optimizer="rmsprop", loss=loss, metrics=["acc"], jit_compile=cell.jit_compile)
     if bool(model.jit_compile) != cell.jit_compile:
         # Keras falls back without XLA (with only a warning) for some layers and settings; a cell must
         # never be recorded under a setting it did not run with.
@@ -38,12 +41,13 @@ def _compiled(cell: Cell):
     return model
 
 
-def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unverified: bool = False,
+def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
              spawned_at: float | None = None, speed_only: bool = False, steps: int | None = None,
              repeats: int | None = None) -> CellResult:
     """Measure ``cell`` in this process and return what was measured.
 
-    ``spawned_at`` (wall clock, from the parent) lets the result record the fixed cost of a cell: spawn,
+    ``data`` holds the keyword arguments of :func:`rnnbench.datasets.padded` (a file's path and columns,
+    the unverified-data opt-in). ``spawned_at`` (wall clock, from the parent) lets the result record the fixed cost of a cell: spawn,
     framework import, data loading and the first model build, everything before measuring starts.
     ``speed_only`` (a cell's second and later speed processes) skips training for accuracy; ``steps``
     and ``repeats`` fix the timing budget.
@@ -56,7 +60,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     from rnnbench import datasets, measure
     from rnnbench.models import flops
 
-    data = datasets.padded(cell.dataset, cell.maxlen, data_path=data_path, allow_unverified=allow_unverified)
+    data = datasets.padded(cell.dataset, cell.maxlen, **(data or {}))
     x_train, y_train = data.x_train[: cell.train_samples], data.y_train[: cell.train_samples]
     x_test, y_test = data.x_test[: cell.test_samples], data.y_test[: cell.test_samples]
     notes = []
@@ -65,7 +69,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
     found: dict[str, Any] = {}
 
     # Speed first, on its own model instance, so that timing never changes what is trained below.
-    model = _compiled(cell)
+    model = _compiled(cell, vocab_size=data.vocab_size, num_classes=data.num_classes)
     params = model.count_params()
     startup_s = time.time() - spawned_at if spawned_at is not None else None
     try:
@@ -85,7 +89,7 @@ def run_cell(cell: Cell, threads: int, data_path: str | None = None, allow_unver
 
     epochs: list[dict[str, Any]] = []
     if cell.epochs > 0 and not speed_only:
-        model = _compiled(cell)  # same seed: same initial weights as without the speed phase
+        model = _compiled(cell, vocab_size=data.vocab_size, num_classes=data.num_classes)  # same seed: same initial weights as without the speed phase
         t = {"last": time.perf_counter()}
 
         class EpochClock(keras.callbacks.Callback):
@@ -139,7 +143,7 @@ def main(argv: list[str]) -> int:
     cores = ",".join(map(str, sorted(os.sched_getaffinity(0)))) if hasattr(os, "sched_getaffinity") else "?"
     print(f"rnnbench cell {job['cell'].get('cell_id', '?')}: pid {os.getpid()}, cores {cores}, threads {job['threads']}",
           flush=True)
-    result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data_path"), job.get("allow_unverified", False),
+    result = run_cell(Cell.from_dict(job["cell"]), job["threads"], job.get("data"),
                       job.get("spawned_at"), job.get("speed_only", False), job.get("steps"), job.get("repeats"))
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(result.to_json())

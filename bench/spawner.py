@@ -129,7 +129,7 @@ class Spawner:
     """Starts and watches one child process at a time for the cells of one run directory."""
 
     def __init__(self, log_dir: Path, timeout_s: float, threads: int | None = None,
-                 data_path: str | None = None, allow_unverified: bool = False,
+                 data: dict[str, Any] | None = None,
                  memory_limit_mb: float | None = None, cpus: tuple[int, ...] | None = None) -> None:
         if cpus:
             check_cpus(cpus)
@@ -138,8 +138,8 @@ class Spawner:
         self.memory_limit_mb = memory_limit_mb
         self.cpus = tuple(cpus) if cpus else None
         self.threads = resolve_threads(threads, self.cpus)
-        self.data_path = data_path
-        self.allow_unverified = allow_unverified
+        #: keyword arguments of rnnbench.datasets.padded for every cell (file, columns, opt-ins)
+        self.data = dict(data or {})
 
     def work_dir(self) -> Path:
         """Job and result files live in the run directory, in a scratch folder named for this sweep process,
@@ -186,7 +186,7 @@ class Spawner:
             job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job.write_text(json.dumps({
                 "cell": cell.to_dict(), "threads": self.threads,
-                "data_path": self.data_path, "allow_unverified": self.allow_unverified, "spawned_at": time.time(),
+                "data": self.data, "spawned_at": time.time(),
                 **extra,
             }))
             # The first process of a cell starts its log; further speed processes append to it.

@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from rnnbench.datasets import DATASETS
+from rnnbench.datasets import DATASETS, textfile
 from rnnbench.errors import BadInput
 from rnnbench.models import KERNELS, get_spec, list_models
 
@@ -109,7 +109,11 @@ class SweepSpec:
     backends: tuple[str, ...] = ("tensorflow",)
     seeds: tuple[int, ...] = (0,)
     epochs: int = 10
+    #: a built-in data set's name, or the path of a labelled-text file (.csv, .tsv, .jsonl)
     dataset: str = "synthetic"
+    #: the columns (JSON Lines: fields) of a labelled-text file that hold the text and its integer label
+    text_column: str = "text"
+    label_column: str = "label"
     train_samples: int | None = None
     test_samples: int | None = None
     #: seconds of timed training steps per cell (the step budget adapts to it)
@@ -174,8 +178,12 @@ class SweepSpec:
     def _check_settings(self) -> None:
         if not _int_in(self.epochs, 0, 10_000):
             raise BadInput(f"epochs must be an integer >= 0 (0 measures speed only), got {self.epochs!r}")
-        if not isinstance(self.dataset, str) or self.dataset not in DATASETS:
-            raise BadInput(f"unknown dataset {self.dataset!r}{_closest(str(self.dataset), tuple(DATASETS))}; known datasets: {', '.join(DATASETS)}")
+        if not isinstance(self.dataset, str) or (self.dataset not in DATASETS and not textfile.is_file_dataset(self.dataset)):
+            raise BadInput(f"unknown dataset {self.dataset!r}{_closest(str(self.dataset), tuple(DATASETS))}; known datasets: "
+                           f"{', '.join(DATASETS)}, or a file of labelled texts ({', '.join(textfile.SUFFIXES)})")
+        for name in ("text_column", "label_column"):
+            if not isinstance(getattr(self, name), str) or not getattr(self, name).strip():
+                raise BadInput(f"{name} must be a non-empty column name, got {getattr(self, name)!r}")
         for name in ("train_samples", "test_samples"):
             v = getattr(self, name)
             if v is not None and not _int_in(v, 10, math.inf):

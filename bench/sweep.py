@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench import environment
-from rnnbench.datasets import imdb
+from rnnbench.datasets import imdb, textfile
+from rnnbench.errors import BadInput
 from rnnbench.executor import Executor, LocalExecutor
 from rnnbench.plan import skip_reason
 from rnnbench.progress import Progress
@@ -62,6 +63,25 @@ def _environment(previous: dict[str, Any] | None, env: dict[str, Any], kept_rows
     return first, resumes
 
 
+def _data_source(spec: SweepSpec, data_path: str | None, allow_unverified: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Check the sweep's data before anything is stored or run; return the cells' data options (keyword
+    arguments of ``datasets.padded``) and what ``run.json`` records of the data (its fingerprint)."""
+    if textfile.is_file_dataset(spec.dataset):
+        if data_path:
+            raise BadInput("--data-path names an imdb.npz; a data file is given with --dataset FILE alone")
+        texts = textfile.read(spec.dataset, spec.text_column, spec.label_column)  # every bad-file case, one line
+        # The cells get the absolute path: they may run in another directory, or on another node.
+        options = {"data_path": str(texts.path.resolve()), "text_column": spec.text_column, "label_column": spec.label_column}
+        return options, {"name": spec.dataset, "path": options["data_path"], "fingerprint": texts.fingerprint,
+                         "text_column": spec.text_column, "label_column": spec.label_column,
+                         "classes": list(texts.classes), "train": len(texts.train_texts), "test": len(texts.test_texts),
+                         "split": texts.split}
+    options: dict[str, Any] = {"data_path": data_path, "allow_unverified": allow_unverified}
+    if spec.dataset == "imdb":  # a missing or unverified file
+        return options, {"name": "imdb", "fingerprint": imdb.verify(imdb.locate(data_path), allow_unverified=allow_unverified)}
+    return options, {"name": spec.dataset}
+
+
 def run_sweep(
     spec: SweepSpec,
     out_dir: str | Path,
@@ -83,12 +103,10 @@ def run_sweep(
     cells = [c for c in spec.expand() if only is None or c.cell_id in only]
     start = time.perf_counter()
     # Bad input is found before any stored result is touched or any cell runs.
-    if spec.dataset == "imdb":  # a missing or unverified file
-        imdb.verify(imdb.locate(data_path), allow_unverified=allow_unverified)
+    data_options, data_record = _data_source(spec, data_path, allow_unverified)
     # The executor checks its settings (unusable cpus) on creation: made here, it does so before the store.
     executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.cell_threads,
-                                         processes=spec.processes, cpus=spec.cpus, data_path=data_path,
-                                         allow_unverified=allow_unverified,
+                                         processes=spec.processes, cpus=spec.cpus, data=data_options,
                                          memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb())
     with RunStore(out_dir) as store:
         previous = store.read_run_json()
@@ -97,17 +115,26 @@ def run_sweep(
             return force or status is None or status == "skipped" or (retry_failed and status == "failed")
 
         todo = [c for c in cells if wanted(c)]
+        rerun = {c.cell_id for c in todo}
+        kept_rows = sum(cid not in rerun for cid in store.rows)
+        before = (previous or {}).get("data") or {}
+        identity = ("fingerprint", "text_column", "label_column")
+        if kept_rows and before.get("fingerprint") and any(before.get(k) != data_record.get(k) for k in identity):
+            # Rows of two different files (or columns) under one cell id would compare data, not models.
+            then, now = ([str(d.get(k))[:16] for k in identity] for d in (before, data_record))
+            raise BadInput(f"the data differs from what {out_dir} was started with (sha256, text and label column: "
+                           f"{', '.join(then)} then, {', '.join(now)} now); use a new --out, or --force to rerun every cell")
         store.prepare()
         for leftover in Path(out_dir).glob(f"{SCRATCH_PREFIX}*"):  # of a killed sweep (the lock says none runs)
             shutil.rmtree(leftover, ignore_errors=True)
         env = environment.collect()
-        rerun = {c.cell_id for c in todo}
-        recorded, resumes = _environment(previous, env, sum(cid not in rerun for cid in store.rows), spec.backends,
+        recorded, resumes = _environment(previous, env, kept_rows, spec.backends,
                                          Path(out_dir))
         meta = {
             "spec": spec.to_dict(),
             "preset": preset,
             "cells": len(cells),
+            "data": data_record,
             "environment": recorded,
             "first_started_at": (previous or {}).get("first_started_at", env["started_at"]),
             # matmul GFLOP/s per backend and device, measured like the cells (bench/calibrate.py)

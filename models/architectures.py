@@ -1,8 +1,10 @@
 """Builders for the registered architectures.
 
-Every model is the tutorial's shape: ``Embedding(vocab_size, embed_dim)`` -> recurrent body ->
-``Dense(1, sigmoid)``. Defaults equal the tutorial's (10,000 words, 32-dim embedding, 32 units), so
-parameter counts match it: simple_rnn 322,113, stacked_simple_rnn 328,353, lstm 328,353, gru 326,369.
+Every model is the tutorial's shape: ``Embedding(vocab_size, embed_dim)`` -> recurrent body -> a head:
+``Dense(1, sigmoid)`` for two classes (the tutorial's), ``Dense(num_classes, softmax)`` for more. Defaults
+equal the tutorial's (10,000 words, 32-dim embedding, 32 units, 2 classes), so parameter counts match it:
+simple_rnn 322,113, stacked_simple_rnn 328,353, lstm 328,353, gru 326,369. A user's data set overrides
+``vocab_size`` and ``num_classes`` (bench/datasets/textfile.py), and the parameter counts follow.
 Keras is imported inside the builders so that importing the registry stays cheap.
 """
 
@@ -12,7 +14,7 @@ from typing import Any
 
 from rnnbench.models.registry import register_model
 
-_TUTORIAL = {"vocab_size": 10_000, "embed_dim": 32, "units": 32}
+_TUTORIAL = {"vocab_size": 10_000, "embed_dim": 32, "units": 32, "num_classes": 2}
 _RECURRENT_KERNELS = ("generic", "cudnn")
 
 
@@ -21,16 +23,20 @@ def _use_cudnn(kernel: str) -> bool:
     return kernel == "cudnn"
 
 
-def _wrap(body: list[Any], *, maxlen: int | None, vocab_size: int, embed_dim: int, name: str) -> Any:
+def _wrap(body: list[Any], *, maxlen: int | None, vocab_size: int, embed_dim: int, num_classes: int, name: str) -> Any:
     import keras
     from keras import layers
 
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be 2 or more, got {num_classes}")
+    # Two classes: one sigmoid unit (binary cross-entropy), as the tutorial; more: a softmax over them.
+    head = layers.Dense(1, activation="sigmoid") if num_classes == 2 else layers.Dense(num_classes, activation="softmax")
     return keras.Sequential(
         [
             keras.Input(shape=(maxlen,), dtype="int32"),
             layers.Embedding(vocab_size, embed_dim),
             *body,
-            layers.Dense(1, activation="sigmoid"),
+            head,
         ],
         name=name,
     )

@@ -175,7 +175,9 @@ def test_out_is_a_file(tmp_path):
         (["list", "--format", "xml"], "invalid choice"),
         (["report", "/nonexistent"], "not a run directory"),
         (["data", "info", "nope"], "unknown dataset 'nope'"),
-        (["data", "fetch", "imdb"], "imdb data file not found"),
+        # offline: nothing listens on port 9 (discard) of this machine's loopback
+        (["data", "fetch", "imdb", "--url", "http://127.0.0.1:9/imdb.npz", "--dest", "/nonexistent/x/imdb.npz",
+          "--timeout", "2"], "imdb.npz"),
         (["data", "info"], "needs a data set name"),
         (["frobnicate"], "invalid choice"),
         (["gate", "--baseline", "/nonexistent", "--out", "/nonexistent/gate"], "not a run directory"),

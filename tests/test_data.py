@@ -151,7 +151,7 @@ def test_imdb_loads_the_very_bytes_it_hashed(tmp_path, monkeypatch):
 
 
 def test_imdb_absent_says_how_to_get_it(tmp_path):
-    with pytest.raises(BadInput, match="not found.*download imdb.npz"):
+    with pytest.raises(BadInput, match="not found.*rnnbench data fetch imdb"):
         imdb.load()
     with pytest.raises(BadInput, match="does not exist"):
         imdb.load(tmp_path / "missing.npz")

@@ -51,6 +51,6 @@ def test_runner_refuses_a_silently_changed_jit_setting():
     keras.Model.compile = compile_then_drop_xla
     try:
         with pytest.raises(RuntimeError, match="resolved jit_compile=False"):
-            _compiled(cell)
+            _compiled(cell, vocab_size=10_000, num_classes=2)
     finally:
         keras.Model.compile = original

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from rnnbench.atomic import atomic_write
-from rnnbench.datasets import imdb, synthetic
+from rnnbench.datasets import imdb, synthetic, textfile
 from rnnbench.errors import BadInput
 
 #: Bumped whenever the synthetic generator changes, so stale caches are never read.
@@ -57,6 +57,9 @@ class PaddedData:
     #: Best expected test accuracy any reader can reach at this maxlen; None when unknown (real data).
     ceiling: float | None
     fingerprint: str
+    #: the labels' classes (2: a sigmoid head; more: softmax) and the embedding's input size
+    num_classes: int = 2
+    vocab_size: int = imdb.NUM_WORDS
 
 
 def cache_dir() -> Path:
@@ -64,6 +67,7 @@ def cache_dir() -> Path:
 
 
 def check_name(name: str) -> DatasetInfo:
+    """The built-in data set ``name``; BadInput listing the known ones (a file is not a name here)."""
     try:
         return DATASETS[name]
     except KeyError:
@@ -99,12 +103,35 @@ def padded(
     *,
     data_path: str | os.PathLike | None = None,
     allow_unverified: bool = False,
+    text_column: str = "text",
+    label_column: str = "label",
 ) -> PaddedData:
-    """Padded/truncated splits of data set ``name`` at ``maxlen``, from the cache when present."""
-    check_name(name)
+    """Padded/truncated splits of data set ``name`` (a built-in name or a labelled-text file) at
+    ``maxlen``, from the cache when present."""
+    if not textfile.is_file_dataset(name):
+        check_name(name)
     if maxlen < 1:
         raise BadInput(f"maxlen must be a positive integer, got {maxlen}")
-    if name == "synthetic":
+    if textfile.is_file_dataset(name):
+        # Read (and hashed) on every call: the content, not the path, decides which cache entry is used.
+        texts = textfile.read(data_path or name, text_column, label_column)
+        key = textfile.cache_key(texts, text_column, label_column)
+
+        def build() -> dict[str, np.ndarray]:
+            vocabulary = textfile.fit_vocabulary(texts.train_texts)  # the training split only
+            multi = texts.num_classes > 2
+            y_type = np.int32 if multi else np.float32
+            return {
+                "x_train": pad_sequences(textfile.encode(texts.train_texts, vocabulary), maxlen),
+                "y_train": texts.train_labels.astype(y_type),
+                "x_test": pad_sequences(textfile.encode(texts.test_texts, vocabulary), maxlen),
+                "y_test": texts.test_labels.astype(y_type),
+                "ceiling": np.float64("nan"),
+                "fingerprint": np.str_(texts.fingerprint),
+                "num_classes": np.int64(texts.num_classes),
+                "vocab_size": np.int64(textfile.vocabulary_size(vocabulary)),
+            }
+    elif name == "synthetic":
         key = f"synthetic-v{SYNTHETIC_VERSION}-seed{synthetic.DEFAULT_SEED}"
 
         def build() -> dict[str, np.ndarray]:
@@ -139,6 +166,7 @@ def padded(
     return PaddedData(
         name, maxlen, a["x_train"], a["y_train"], a["x_test"], a["y_test"],
         None if np.isnan(ceiling) else ceiling, str(a["fingerprint"]),
+        int(a["num_classes"]) if "num_classes" in a else 2, int(a["vocab_size"]) if "vocab_size" in a else imdb.NUM_WORDS,
     )
 
 

@@ -27,8 +27,8 @@ SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 NUM_WORDS = 10_000
 START_CHAR, OOV_CHAR, INDEX_FROM, SHUFFLE_SEED = 1, 2, 3, 113
 HOW_TO_GET = (
-    "download imdb.npz once on a connected machine (python -c \"import keras; keras.datasets.imdb.load_data()\" "
-    "puts it in ~/.keras/datasets/) and copy it here, or pass its path with --data-path"
+    "run 'rnnbench data fetch imdb' on a connected machine (it verifies the file and puts it in ~/.keras/datasets/) "
+    "and copy the file here if this machine is offline, or pass its path with --data-path"
 )
 
 
