@@ -100,7 +100,7 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
     out = Path(out)
     _check_out(out, Path(baseline))
     recorded = base.meta.get("environment") or {}  # load_run checked it is an object when present
-    differences = environment.differences(recorded, environment.collect(), spec.backends)
+    differences = environment.differences(recorded, environment.collect(), spec.all_backends)
     with command_lock(out, "gate"):
         if base_ref is None and not differences:
             return _same_machine(base, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet)

@@ -137,8 +137,15 @@ class SweepSpec:
     #: the most cells a sweep may have; a larger grid is refused before anything is built or run (a typo
     #: such as a seed range of 100,000 should not start a week of work). Not part of a cell's identity.
     max_cells: int = 10_000
+    #: sub-grids of one sweep: each part is a table of cell settings (axes, epochs, sample counts, speed
+    #: target) that replace this spec's own for that part's cells; the sweep is their union, run into one
+    #: directory. The default preset has two: a speed grid and an accuracy part. A command-line override
+    #: replaces the setting in every part too. Empty: the spec's own grid.
+    parts: tuple[dict[str, Any], ...] = ()
 
     AXES = ("models", "kernels", "maxlen", "batch_size", "devices", "jit_compile", "backends", "seeds")
+    #: what a part may set: a cell's settings; the rest (data set, threads, cores, timeouts) is the sweep's
+    PART_KEYS = (*AXES, "epochs", "train_samples", "test_samples", "speed_target_s")
 
     def __post_init__(self) -> None:
         for name in self.AXES:
@@ -150,7 +157,23 @@ class SweepSpec:
             object.__setattr__(self, name, _unique(name, value))
         self._check_axes()
         self._check_settings()
+        self._check_parts()
 
+    def _check_parts(self) -> None:
+        parts = self.parts
+        if isinstance(parts, dict) or not isinstance(parts, (list, tuple)):
+            raise BadInput(f"parts must be a list of tables of settings, got {parts!r}")
+        normal = []
+        for i, part in enumerate(parts, start=1):
+            if not isinstance(part, dict):  # an empty one is the spec's own grid
+                raise BadInput(f"part {i} must be a table of settings, got {part!r}")
+            bad = [k for k in part if k not in self.PART_KEYS]
+            if bad:
+                raise BadInput(f"part {i}: {bad[0]!r} cannot be set per part{_closest(str(bad[0]), self.PART_KEYS)}; "
+                               f"a part may set: {', '.join(self.PART_KEYS)}")
+            normal.append({k: tuple(v) if isinstance(v, list) else v for k, v in part.items()})
+        object.__setattr__(self, "parts", tuple(normal))
+        self.part_specs()  # each part's values, checked as a whole spec's are
     def _check_axes(self) -> None:
         for pattern in self.models:
             if not isinstance(pattern, str) or not list_models(pattern):
@@ -207,9 +230,33 @@ class SweepSpec:
                 raise BadInput(f"{name} must be a positive number, got {v!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: (list(v) if isinstance(v, tuple) else v) for f in fields(self) for v in [getattr(self, f.name)]}
+        out = {f.name: (list(v) if isinstance(v, tuple) else v) for f in fields(self) for v in [getattr(self, f.name)]}
+        out["parts"] = [{k: list(v) if isinstance(v, tuple) else v for k, v in p.items()} for p in self.parts]
+        return out
+
+    def part_specs(self) -> list[SweepSpec]:
+        """One spec per part (this spec with the part's settings), or this spec alone when it has no parts."""
+        if not self.parts:
+            return [self]
+        out = []
+        for i, part in enumerate(self.parts, start=1):
+            try:
+                out.append(dataclasses.replace(self, parts=(), **part))
+            except BadInput as exc:
+                raise BadInput(f"part {i}: {exc}") from None
+        return out
 
     def expand(self) -> list[Cell]:
+        """The sweep's cells: each part's grid in turn (a cell two parts share, once), in a stable order."""
+        if self.parts:
+            cells = list({c.cell_id: c for sub in self.part_specs() for c in sub.expand()}.values())
+            if len(cells) > self.max_cells:
+                raise BadInput(f"the sweep has {len(cells):,} cells, more than max_cells = {self.max_cells:,}; narrow an "
+                               "axis, or raise the limit with --max-cells (sweep key max_cells) if you mean it")
+            return cells
+        return self._grid()
+
+    def _grid(self) -> list[Cell]:
         """The grid's cells, in a stable order.
 
         Order: model (patterns in the order given, registry order within a pattern, each model once), kernel, backend, device,
@@ -242,7 +289,16 @@ class SweepSpec:
         return resolve_threads(self.threads, self.cpus)
 
     def replace(self, **changes: Any) -> SweepSpec:
+        """This spec with ``changes``; a changed cell setting is taken out of every part, so it applies to all."""
+        if self.parts and "parts" not in changes:
+            # A part left empty stays: it is then the spec's own grid, as its other parts are theirs.
+            changes["parts"] = tuple({k: v for k, v in p.items() if k not in changes} for p in self.parts)
         return dataclasses.replace(self, **changes)
+
+    @property
+    def all_backends(self) -> tuple[str, ...]:
+        """Every backend the sweep's cells use, over all parts."""
+        return tuple(dict.fromkeys(b for sub in self.part_specs() for b in sub.backends))
 
 
 def _unknown_model(pattern: Any) -> str:
@@ -262,6 +318,8 @@ def from_mapping(data: dict[str, Any], base: SweepSpec | None = None, source: st
         k = str(unknown[0])
         raise BadInput(f"{source}: unknown key {k!r}{_closest(k, tuple(_FIELDS))}; known keys: {', '.join(_FIELDS)}")
     values = dict(data)
+    if "parts" in values and isinstance(values["parts"], list):
+        values["parts"] = tuple(values["parts"])
     for name in SweepSpec.AXES:
         if name in values and isinstance(values[name], list):
             values[name] = tuple(values[name])

@@ -128,7 +128,7 @@ def run_sweep(
         for leftover in Path(out_dir).glob(f"{SCRATCH_PREFIX}*"):  # of a killed sweep (the lock says none runs)
             shutil.rmtree(leftover, ignore_errors=True)
         env = environment.collect()
-        recorded, resumes = _environment(previous, env, kept_rows, spec.backends,
+        recorded, resumes = _environment(previous, env, kept_rows, spec.all_backends,
                                          Path(out_dir))
         meta = {
             "spec": spec.to_dict(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from rnnbench import presets
 from rnnbench.errors import BadInput
@@ -196,3 +198,40 @@ def test_a_cudnn_lstm_on_jax_needs_keras_3_14():
     assert "needs Keras 3.14 or later (installed: 3.13.2)" in skip_reason(cell, yes, a_gpu, keras=lambda: (3, 13, 2))
     assert skip_reason(cell, yes, a_gpu, keras=lambda: (3, 14, 0)) is None
     assert skip_reason(_cell(devices=("gpu",), kernels=("cudnn",)), yes, a_gpu, keras=lambda: (3, 15)) is None  # TF, no XLA
+
+
+def test_parts_are_a_union_of_sub_grids_and_an_override_applies_to_every_part(tmp_path):
+    base = SweepSpec(models=("lstm",), maxlen=(100,), epochs=0, seeds=(0,),
+                     parts=({"maxlen": [100, 200]}, {"models": ("gru", "lstm"), "epochs": 3, "maxlen": [100]}))
+    cells = base.expand()
+    got = [(c.model, c.maxlen, c.epochs) for c in cells]
+    assert got == [("lstm", 100, 0), ("lstm", 200, 0), ("gru", 100, 3), ("lstm", 100, 3)]
+    assert len({c.cell_id for c in cells}) == 4
+    narrowed = base.replace(maxlen=(50,))
+    assert {(c.model, c.maxlen, c.epochs) for c in narrowed.expand()} == {("lstm", 50, 0), ("gru", 50, 3), ("lstm", 50, 3)}
+    assert base.replace(processes=2).parts == base.parts  # not a cell setting: parts untouched
+    # run.json's spec reads back to the same sweep, and a TOML file can say the same with [[parts]]
+    assert from_mapping(json.loads(json.dumps(base.to_dict()))).expand() == cells
+    toml = tmp_path / "s.toml"
+    toml.write_text('models = ["lstm"]\nmaxlen = [100]\nepochs = 0\n[[parts]]\nmaxlen = [100, 200]\n'
+                    '[[parts]]\nmodels = ["gru", "lstm"]\nepochs = 3\n')
+    assert from_toml(toml).expand() == cells
+
+
+def test_a_part_shared_cell_counts_once_and_max_cells_counts_the_union():
+    same = SweepSpec(models=("lstm",), parts=({"seeds": [0, 1]}, {"seeds": [1, 2]}))
+    assert [c.seed for c in same.expand()] == [0, 1, 2]
+    with pytest.raises(BadInput, match="3 cells, more than max_cells = 2"):
+        same.replace(max_cells=2).expand()
+
+
+@pytest.mark.parametrize("parts, message", [
+    ({"maxlen": [1]}, "parts must be a list"),
+    ([3], "part 1 must be a table"),
+    ([{"threads": 1}], "'threads' cannot be set per part"),
+    ([{"maxlen": [100]}, {"maxlen": [0]}], "part 2: maxlen must be an integer"),
+    ([{"modles": ["lstm"]}], "did you mean 'models'"),
+])
+def test_a_bad_part_is_one_line_naming_it(parts, message):
+    with pytest.raises(BadInput, match=message):
+        SweepSpec(parts=parts)
