@@ -24,10 +24,14 @@ def test_presets_are_valid_and_cover_the_registry():
     assert {(c.maxlen, c.batch_size, c.epochs) for c in seed} == {(500, 128, 10)}
 
 
-def test_default_touches_every_axis():
-    spec = presets.get_preset("default")
-    for axis in ("kernels", "maxlen", "batch_size", "jit_compile", "seeds"):
-        assert len(getattr(spec, axis)) >= 2, axis
+def test_default_touches_every_axis_and_trains_the_tutorial_s_models_over_two_seeds():
+    cells = presets.get_preset("default").expand()
+    for column in ("kernel", "maxlen", "batch_size", "jit_compile", "seed", "device"):
+        assert len({getattr(c, column) for c in cells}) >= 2, column
+    trained = [c for c in cells if c.epochs > 0]
+    # the accuracy part: every tutorial model, two seeds, the full data set (so the ceiling is recorded)
+    assert sorted({c.model for c in trained}) == sorted(presets.TUTORIAL_MODELS)
+    assert {c.seed for c in trained} == {0, 1} and {(c.train_samples, c.test_samples) for c in trained} == {(None, None)}
 
 
 def test_expansion_order_and_kernel_filter():
