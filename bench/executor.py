@@ -1,19 +1,24 @@
-"""Executors: where cells run. The local executor runs one child process at a time (clean timings).
+"""Executors: where cells run. The local executor runs one child process at a time (clean timings), or
+``--parallel N`` of them in slots of disjoint cores.
 
 An executor receives cells and yields :class:`CellOutcome` objects back to the one process that owns
 the run directory, in any order, and measures the calibration its cells' efficiency is against.
 Nothing in an executor writes result files; the child processes themselves are
-:class:`~rnnbench.spawner.Spawner`'s, which the next executors (slots in parallel, Ray) reuse.
+:class:`~rnnbench.spawner.Spawner`'s, which every executor reuses.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from rnnbench.devices import gpu_index, visible_gpus
+from rnnbench.errors import BadInput
 from rnnbench.result import CellResult
 from rnnbench.spawner import Spawner
 from rnnbench.spec import Cell
@@ -37,59 +42,152 @@ class Executor(Protocol):
     def run(self, cells: Iterable[Cell], on_start: Callable[[Cell], None] | None = None) -> Iterator[CellOutcome]: ...
 
 
+def slot_cores(cores: tuple[int, ...], parallel: int) -> list[tuple[int, ...]]:
+    """``cores`` cut into ``parallel`` disjoint, equal, contiguous slots (a remainder is left to the OS);
+    BadInput when there are fewer cores than slots."""
+    cores = tuple(sorted(cores))
+    if parallel > len(cores):
+        raise BadInput(f"--parallel {parallel} needs at least {parallel} cores, one per slot; this sweep may use "
+                       f"{len(cores)} ({','.join(map(str, cores))})")
+    size = len(cores) // parallel
+    return [cores[k * size:(k + 1) * size] for k in range(parallel)]
+
+
 class LocalExecutor:
-    """Runs cells one at a time on this machine, each process through one :class:`Spawner`."""
+    """Runs cells on this machine: one at a time, or in ``parallel`` slots, each through a :class:`Spawner`.
+
+    With one slot (the default) a cell has the machine to itself, as before slots existed: its process may
+    use every core (or ``cpus``). With N slots the usable cores are cut into N disjoint sets; a slot's cell
+    is confined to its own cores (its threads default to their number) and, on a GPU cell, gets a GPU no
+    other running cell has: ``gpu:N`` waits for GPU N, ``gpu`` takes any free one. The memory limit applies
+    to each cell.
+    """
 
     def __init__(self, log_dir: Path, timeout_s: float, threads: int | None = None,
                  data: dict[str, Any] | None = None,
                  memory_limit_mb: float | None = None, processes: int = 1,
-                 cpus: tuple[int, ...] | None = None) -> None:
-        self.spawner = Spawner(log_dir, timeout_s, threads=threads, data=data,
-                               memory_limit_mb=memory_limit_mb, cpus=cpus)
+                 cpus: tuple[int, ...] | None = None, parallel: int = 1,
+                 gpu_count: Callable[[], int] | None = None) -> None:
+        if parallel == 1:
+            layout = [cpus]
+        else:
+            if threads and cpus is None and threads > len(os.sched_getaffinity(0)) // parallel:
+                raise BadInput(f"threads = {threads} is more than the {len(os.sched_getaffinity(0)) // parallel} "
+                               f"core(s) each of {parallel} slots has; lower --threads or --parallel")
+            layout = slot_cores(cpus or tuple(os.sched_getaffinity(0)), parallel)
+            if threads and threads > len(layout[0]):
+                raise BadInput(f"threads = {threads} is more than the {len(layout[0])} core(s) each of {parallel} "
+                               "slots has; lower --threads or --parallel")
+        self.slots = [Spawner(log_dir, timeout_s, threads=threads, data=data, memory_limit_mb=memory_limit_mb, cpus=c)
+                      for c in layout]
+        self.spawner = self.slots[0]
         self.processes = processes
         self.calibrations: dict[tuple[str, str], dict[str, Any] | None] = {}
+        self._gpu_count = gpu_count
 
     def run(self, cells: Iterable[Cell], on_start: Callable[[Cell], None] | None = None) -> Iterator[CellOutcome]:
         """Run ``cells``, yielding each one's outcome when it is complete.
 
-        With one process per cell, cells run and complete one after the other. With several, the
-        processes run in interleaved rounds (asv's ``--interleave-rounds``): every cell's first process
-        (speed and accuracy), then every cell's second (speed only), and so on, so a minute in which the
-        machine runs slow (docs/measurement.md, "Speed processes") costs each cell at most one process
-        instead of all of one cell's. A cell is complete, and yielded, after
-        its last round; a sweep killed before then reruns it.
+        With one process per cell, a cell is complete after its process. With several, the processes run
+        in interleaved rounds (asv's ``--interleave-rounds``): every cell's first process (speed and
+        accuracy), then every cell's second (speed only), and so on, so a minute in which the machine runs
+        slow (docs/measurement.md, "Speed processes") costs each cell at most one process instead of all of
+        one cell's. A cell is complete, and yielded, after its last round; a sweep killed before then
+        reruns it. Within a round, the slots take the cells in order.
         """
-        pending: dict[str, tuple[Cell, list[CellResult], float]] = {}
-        for cell in cells:
-            if on_start:
-                on_start(cell)
-            start = time.perf_counter()
-            result, reason = self._spawn(cell, self.spawner.log_path(cell), {})
-            wall_s = time.perf_counter() - start
-            if result is None:
-                yield self._failed(cell, reason, wall_s)
-            elif self.processes == 1:
-                yield self._ok(cell, [result], wall_s)
-            else:
-                pending[cell.cell_id] = (cell, [result], wall_s)
-        for k in range(2, self.processes + 1):
-            for cid, (cell, results, wall_s) in list(pending.items()):
+        cells = list(cells)
+        if len(self.slots) > 1:
+            # Measured in the slot layout the cells will run in: every slot calibrating at once.
+            for key in dict.fromkeys((c.backend, c.device) for c in cells):
+                self._calibrate_in_slots(*key)
+        # cell id -> (cell, its processes' results, wall seconds so far, the slot of its first process)
+        pending: dict[str, tuple[Cell, list[CellResult], float, Spawner | None]] = {c.cell_id: (c, [], 0.0, None) for c in cells}
+        for k in range(1, self.processes + 1):
+            jobs = []
+            for cell, results, _, _ in pending.values():
+                extra = {} if k == 1 else {"speed_only": True, "steps": results[0].steps_per_repeat,
+                                           "repeats": results[0].repeats}
+                jobs.append((cell, extra))
+            for cell, result, reason, wall_s, spawner in self._round(jobs, on_start):
+                _, results, spent, first = pending[cell.cell_id]
+                spent, first = spent + wall_s, first or spawner  # the row names the cores it trained on
+                if result is None:
+                    del pending[cell.cell_id]
+                    yield self._failed(cell, reason if k == 1 else f"speed process {k} of {self.processes}: {reason}",
+                                       spent, first)
+                elif k == self.processes:
+                    del pending[cell.cell_id]
+                    yield self._ok(cell, [*results, result], spent, first)
+                else:
+                    pending[cell.cell_id] = (cell, [*results, result], spent, first)
+
+    def _round(self, jobs: list[tuple[Cell, dict[str, Any]]], on_start: Callable[[Cell], None] | None):
+        """One process per job, one job per free slot at a time; yields (cell, result, reason, wall_s) as each ends."""
+        if len(self.slots) == 1:  # in this thread, exactly as before slots existed
+            for cell, extra in jobs:
                 if on_start:
                     on_start(cell)
-                start = time.perf_counter()
-                first = results[0]
-                extra = {"speed_only": True, "steps": first.steps_per_repeat, "repeats": first.repeats}
-                result, reason = self._spawn(cell, self.spawner.log_path(cell), extra)
-                wall_s += time.perf_counter() - start
-                if result is None:
-                    del pending[cid]
-                    yield self._failed(cell, f"speed process {k} of {self.processes}: {reason}", wall_s)
-                    continue
-                results.append(result)
-                pending[cid] = (cell, results, wall_s)
-                if k == self.processes:
-                    del pending[cid]
-                    yield self._ok(cell, results, wall_s)
+                yield (cell, *self._timed(self.slots[0], cell, extra, None))
+            return
+        free_slots = list(range(len(self.slots)))
+        busy_gpus: set[int] = set()
+        queue = list(jobs)
+        running: dict[Future, tuple[Cell, int, int | None]] = {}
+        with ThreadPoolExecutor(max_workers=len(self.slots)) as pool:
+            while queue or running:
+                for job in list(queue):
+                    if not free_slots:
+                        break
+                    gpu = self._free_gpu(job[0], busy_gpus)
+                    if gpu is False:
+                        continue  # its GPU is busy: a later cell may start first
+                    queue.remove(job)
+                    slot = free_slots.pop(0)
+                    if gpu is not None:
+                        busy_gpus.add(gpu)
+                    if on_start:
+                        on_start(job[0])
+                    running[pool.submit(self._timed, self.slots[slot], job[0], job[1], gpu)] = (job[0], slot, gpu)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    cell, slot, gpu = running.pop(future)
+                    free_slots.append(slot)
+                    free_slots.sort()
+                    busy_gpus.discard(gpu)
+                    yield (cell, *future.result())
+
+    def _free_gpu(self, cell: Cell, busy: set[int]) -> int | None | bool:
+        """The GPU a cell gets now: None for a CPU cell, an index, or False when the one it needs is taken."""
+        index = gpu_index(cell.device)
+        if index is None:
+            return None
+        if ":" in cell.device:
+            return False if index in busy else index
+        count = max(1, self._gpu_count() if self._gpu_count else len(visible_gpus(cell.backend)))
+        return next((g for g in range(count) if g not in busy), False)
+
+    def _timed(self, spawner: Spawner, cell: Cell, extra: dict[str, Any],
+               gpu: int | None) -> tuple[CellResult | None, str, float, Spawner]:
+        start = time.perf_counter()
+        result, reason = self._spawn(spawner, cell, extra, gpu)
+        return result, reason, time.perf_counter() - start, spawner
+
+    def _spawn(self, spawner: Spawner, cell: Cell, extra: dict[str, Any], gpu: int | None) -> tuple[CellResult | None, str]:
+        return spawner.spawn(cell, spawner.log_path(cell), extra, gpu=gpu)
+
+    def _calibrate_in_slots(self, backend: str, device: str) -> None:
+        key = (backend, device)
+        if key in self.calibrations:
+            return
+        with ThreadPoolExecutor(max_workers=len(self.slots)) as pool:
+            figures = list(pool.map(lambda s: s.calibrate(backend, device), self.slots))
+        ok = [f for f in figures if f]
+        if not ok:
+            self.calibrations[key] = None
+            return
+        # One figure per pair, as with one slot: the median slot's, so efficiency stays comparable.
+        median = sorted(ok, key=lambda f: f["matmul_gflops"])[len(ok) // 2]
+        self.calibrations[key] = {**median, "slots": len(self.slots), "slot_gflops": [f["matmul_gflops"] for f in ok]}
 
     def calibrate(self, backend: str, device: str) -> dict[str, Any] | None:
         """The calibration for ``backend``/``device``, measured once per pair with the cells' settings."""
@@ -98,14 +196,11 @@ class LocalExecutor:
             self.calibrations[key] = self.spawner.calibrate(backend, device)
         return self.calibrations[key]
 
-    def _spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any]) -> tuple[CellResult | None, str]:
-        return self.spawner.spawn(cell, log_path, extra)
-
-    def _ok(self, cell: Cell, results: list[CellResult], wall_s: float) -> CellOutcome:
+    def _ok(self, cell: Cell, results: list[CellResult], wall_s: float, spawner: Spawner) -> CellOutcome:
         result = CellResult.pool(results)
         calibration = self.calibrate(cell.backend, cell.device)
-        row = {**result.metrics(calibration["matmul_gflops"] if calibration else None), "wall_s": wall_s, **self.spawner.settings()}
+        row = {**result.metrics(calibration["matmul_gflops"] if calibration else None), "wall_s": wall_s, **spawner.settings()}
         return CellOutcome(cell, "ok", row, list(result.epochs), list(result.steps))
 
-    def _failed(self, cell: Cell, reason: str, wall_s: float) -> CellOutcome:
-        return CellOutcome(cell, "failed", {"error": self.spawner.failure(cell, reason), "wall_s": wall_s, **self.spawner.settings()})
+    def _failed(self, cell: Cell, reason: str, wall_s: float, spawner: Spawner) -> CellOutcome:
+        return CellOutcome(cell, "failed", {"error": spawner.failure(cell, reason), "wall_s": wall_s, **spawner.settings()})

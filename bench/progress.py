@@ -16,8 +16,10 @@ def describe(cell: Cell) -> str:
 class Progress:
     """Context manager reporting cells done/total, elapsed, ETA and the current cell."""
 
-    def __init__(self, total: int, reused: int, quiet: bool, stream: IO[str]) -> None:
+    def __init__(self, total: int, reused: int, quiet: bool, stream: IO[str], parallel: int = 1) -> None:
         self.total, self.reused, self.quiet, self.stream = total, reused, quiet, stream
+        self.parallel = parallel
+        self.running: dict[str, Cell] = {}  # cells started and not yet done, in start order
         self.done = 0
         self.t0 = time.perf_counter()
         self._bar = None
@@ -41,16 +43,26 @@ class Progress:
         if self._bar is not None:
             self._bar.stop()
 
+    def _running_text(self) -> str:
+        if self.parallel == 1:
+            return describe(next(reversed(self.running.values()))) if self.running else ""
+        return f"{len(self.running)} running: " + "; ".join(describe(c) for c in self.running.values())
+
     def start(self, cell: Cell) -> None:
+        self.running[cell.cell_id] = cell
         if self._bar is not None:
-            self._bar.update(self._task, description=describe(cell))
+            self._bar.update(self._task, description=self._running_text())
+        elif self.parallel > 1 and not self.quiet:  # in slots, say each start: several cells are under way
+            print(f"[started {time.perf_counter() - self.t0:.0f}s] {describe(cell)}", file=self.stream, flush=True)
 
     def advance(self, cell: Cell, status: str, detail: str | None) -> None:
         self.done += 1
+        self.running.pop(cell.cell_id, None)
         if self.quiet:
             return
         if self._bar is not None:
             self._bar.advance(self._task)
+            self._bar.update(self._task, description=self._running_text())
             if status != "ok":
                 self._bar.console.print(f"{status}: {describe(cell)}: {detail}")
             return

@@ -59,6 +59,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("processes", "--processes", int, "independent processes timing each cell's speed, pooled", metavar="N",
             column="processes"),
     Setting("max_cells", "--max-cells", int, "refuse a sweep of more than N cells", metavar="N"),
+    Setting("parallel", "--parallel", int, "cells run at once, each on its own cores (and GPU); 1: one at a time",
+            metavar="N"),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -180,8 +180,9 @@ class Spawner:
                 os.killpg(proc.pid, signal.SIGKILL)
                 return proc.wait(), reason
 
-    def spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any]) -> tuple[CellResult | None, str]:
-        """One child process for ``cell``: its result, or None and why it failed."""
+    def spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any], gpu: int | None = None) -> tuple[CellResult | None, str]:
+        """One child process for ``cell``: its result, or None and why it failed. ``gpu``: the GPU index a
+        parallel slot gave this GPU cell (default: the one its device names)."""
         with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=self.work_dir()) as tmp:
             job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job.write_text(json.dumps({
@@ -195,7 +196,8 @@ class Spawner:
                 proc = subprocess.Popen(
                     [sys.executable, "-P", "-m", "rnnbench.runner", str(job), str(result)],
                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=child_env(cell, self.threads), start_new_session=True, preexec_fn=_child_setup(self.cpus),
+                    env={**child_env(cell, self.threads), **({} if gpu is None else {"CUDA_VISIBLE_DEVICES": str(gpu)})},
+                    start_new_session=True, preexec_fn=_child_setup(self.cpus),
                 )
                 code, stop_reason = self._watch(proc)
             if stop_reason is None and code == 0 and result.is_file():

@@ -137,6 +137,9 @@ class SweepSpec:
     #: the most cells a sweep may have; a larger grid is refused before anything is built or run (a typo
     #: such as a seed range of 100,000 should not start a week of work). Not part of a cell's identity.
     max_cells: int = 10_000
+    #: cells run at once on this machine, each in a slot of its own cores (and, on a GPU cell, its own GPU).
+    #: 1 (the default) gives a cell the whole machine, the cleanest timings; README "Scale" says what N costs.
+    parallel: int = 1
     #: sub-grids of one sweep: each part is a table of cell settings (axes, epochs, sample counts, speed
     #: target) that replace this spec's own for that part's cells; the sweep is their union, run into one
     #: directory. The default preset has two: a speed grid and an accuracy part. A command-line override
@@ -220,6 +223,8 @@ class SweepSpec:
             object.__setattr__(self, "cpus", tuple(sorted(set(cpus))))
         if not _int_in(self.processes, 1, 100):
             raise BadInput(f"processes must be an integer between 1 and 100, got {self.processes!r}")
+        if not _int_in(self.parallel, 1, 1024):
+            raise BadInput(f"parallel must be an integer between 1 and 1024, got {self.parallel!r}")
         if not _int_in(self.max_cells, 1, math.inf):
             raise BadInput(f"max_cells must be a positive integer, got {self.max_cells!r}")
         for name in ("speed_target_s", "timeout_s", "memory_limit_mb"):

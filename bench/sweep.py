@@ -105,9 +105,12 @@ def run_sweep(
     # Bad input is found before any stored result is touched or any cell runs.
     data_options, data_record = _data_source(spec, data_path, allow_unverified)
     # The executor checks its settings (unusable cpus) on creation: made here, it does so before the store.
-    executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.cell_threads,
+    executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s,
+                                         threads=spec.cell_threads if spec.parallel == 1 else spec.threads,
                                          processes=spec.processes, cpus=spec.cpus, data=data_options,
-                                         memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb())
+                                         # N cells at once share the machine's memory
+                                         memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb() / spec.parallel,
+                                         parallel=spec.parallel)
     with RunStore(out_dir) as store:
         previous = store.read_run_json()
         def wanted(c: Cell) -> bool:
@@ -143,7 +146,8 @@ def run_sweep(
         }
         store.write_run_json(meta)
         runnable = []
-        with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout) as progress:
+        with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout,
+                      parallel=spec.parallel) as progress:
             for cell in todo:
                 reason = skip(cell)
                 if reason:

@@ -78,7 +78,7 @@ def test_speed_processes_run_in_interleaved_rounds_and_a_late_failure_fails_the_
     a, b = SweepSpec(models=("simple_rnn", "gru"), **TINY).expand()
     calls = []
 
-    def fake_spawn(self, cell, log_path, extra):
+    def fake_spawn(self, spawner, cell, extra, gpu):
         calls.append((cell.model, bool(extra.get("speed_only"))))
         if extra.get("speed_only"):  # later processes get the first one's budget
             assert (extra["steps"], extra["repeats"]) == (2, 5)
@@ -118,3 +118,85 @@ def test_cpus_outside_this_process_affinity_are_refused_before_anything_runs(tmp
     with pytest.raises(BadInput, match=f"core {max(usable) + 1} is not usable here"):
         run_sweep(spec, tmp_path / "run", quiet=True)
     assert not (tmp_path / "run").exists()
+
+
+def test_slots_are_disjoint_equal_core_sets_and_more_slots_than_cores_is_refused():
+    from rnnbench.executor import slot_cores
+
+    assert slot_cores((1, 0), 2) == [(0,), (1,)]
+    assert slot_cores(tuple(range(8)), 3) == [(0, 1), (2, 3), (4, 5)]  # cores 6, 7 left to the OS
+    with pytest.raises(BadInput, match="--parallel 3 needs at least 3 cores"):
+        slot_cores((0, 1), 3)
+
+
+def _slot_run(tmp_path, monkeypatch, cells, gpus=0, threads=None, processes=1):
+    """Run ``cells`` in 2 slots with a fake spawn that checks, at every start, that no running process
+    shares its cores or GPU; returns what each process got."""
+    import threading
+    import time
+
+    from rnnbench.executor import LocalExecutor
+
+    lock, active, seen = threading.Lock(), [], []
+    overlap = threading.Barrier(2, timeout=20)
+
+    def fake_spawn(self, spawner, cell, extra, gpu):
+        with lock:
+            for other_cpus, other_gpu in active:
+                assert not set(other_cpus) & set(spawner.cpus), "two running cells share a core"
+                assert gpu is None or gpu != other_gpu, "two running cells share a GPU"
+            active.append((spawner.cpus, gpu))
+            seen.append((cell.cell_id, spawner.cpus, spawner.threads, gpu))
+        if len(seen) <= 2:
+            overlap.wait()  # the first two processes must be running at the same time
+        time.sleep(0.05)
+        with lock:
+            active.remove((spawner.cpus, gpu))
+        return _fake_payload(100.0), ""
+
+    monkeypatch.setattr(LocalExecutor, "_spawn", fake_spawn)
+    monkeypatch.setattr(LocalExecutor, "_calibrate_in_slots", lambda self, backend, device: None)
+    monkeypatch.setattr(LocalExecutor, "calibrate", lambda self, backend, device: None)
+    executor = LocalExecutor(tmp_path / "logs", 60, threads=threads, cpus=(0, 1), parallel=2, processes=processes,
+                             gpu_count=lambda: gpus)
+    return list(executor.run(cells)), seen
+
+
+def test_parallel_slots_run_cells_at_once_on_disjoint_cores(tmp_path, monkeypatch):
+    cells = SweepSpec(models=("simple_rnn", "lstm", "gru"), seeds=(0, 1), **TINY).expand()
+    outcomes, seen = _slot_run(tmp_path, monkeypatch, cells, processes=2)
+    assert sorted(o.cell.cell_id for o in outcomes) == sorted(c.cell_id for c in cells)
+    assert all(o.status == "ok" and o.row["processes"] == 2 for o in outcomes)
+    assert {cpus for _, cpus, _, _ in seen} == {(0,), (1,)}
+    assert {threads for _, _, threads, _ in seen} == {1}  # a slot's threads: its cores
+    # each row names the cores its cell trained on (its first process's slot)
+    first = {cid: cpus for cid, cpus, _, _ in reversed(seen)}
+    assert all(o.row["cpus"] == ",".join(map(str, first[o.cell.cell_id])) for o in outcomes)
+
+
+def test_parallel_gpu_cells_never_share_a_gpu_and_a_numbered_one_waits_for_its_own(tmp_path, monkeypatch):
+    cells = SweepSpec(models=("simple_rnn", "lstm", "gru"), devices=("gpu", "gpu:1"), **TINY).expand()
+    outcomes, seen = _slot_run(tmp_path, monkeypatch, cells, gpus=2)
+    assert len(outcomes) == 6 and {g for *_, g in seen} == {0, 1}
+    by_id = {c.cell_id: c for c in cells}
+    assert all(g == 1 for cid, _, _, g in seen if by_id[cid].device == "gpu:1")
+
+
+def test_parallel_refuses_more_threads_than_a_slot_has(tmp_path):
+    from rnnbench.executor import LocalExecutor
+
+    with pytest.raises(BadInput, match="threads = 2 is more than the 1 core"):
+        LocalExecutor(tmp_path / "logs", 60, threads=2, cpus=(0, 1), parallel=2)
+
+
+@pytest.mark.slow
+def test_a_parallel_sweep_stores_every_cell_once_with_its_slot_s_cores(tmp_path):
+    spec = SweepSpec(models=("simple_rnn", "gru"), parallel=2, **TINY)
+    run_sweep(spec, tmp_path, quiet=True)
+    cells = pd.read_csv(tmp_path / "cells.csv", dtype={"cpus": str})
+    assert sorted(cells.model) == ["gru", "simple_rnn"] and set(cells.status) == {"ok"}
+    assert sorted(cells.cpus) == ["0", "1"] and set(cells.threads) == {1}
+    import json
+
+    calibration = json.loads((tmp_path / "run.json").read_text())["calibration"]
+    assert calibration and calibration[0]["slots"] == 2 and len(calibration[0]["slot_gflops"]) == 2
