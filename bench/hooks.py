@@ -68,5 +68,9 @@ def slowdown_callbacks(fraction: float) -> list:
 
     return [PlantedSlowdown()]
 
+#: Test-only plant for the overhead benchmark (tox -e bench), off unless set: "FRACTION" makes the
+#: harness's instrumented fit FRACTION slower per step, so the overhead verdict can be seen to fail.
+PLANT_OVERHEAD_ENV = "RNNBENCH_PLANT_OVERHEAD"
+
 #: Every hook's variable (bench/ab.py strips them from the base side's environment).
-HOOK_ENVS = (FAULT_ENV, PLANT_SLOWDOWN_ENV, PLANT_LABEL_NOISE_ENV)
+HOOK_ENVS = (FAULT_ENV, PLANT_SLOWDOWN_ENV, PLANT_LABEL_NOISE_ENV, PLANT_OVERHEAD_ENV)
