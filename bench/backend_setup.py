@@ -1,4 +1,4 @@
-"""Child-side setup per Keras backend: thread pools, the device check, the framework's memory peak.
+"""Child-side setup per Keras backend: thread pools, the device check, the framework's own memory peak.
 
 Runs inside a cell's (or the calibration's) process, after the parent fixed ``KERAS_BACKEND``,
 ``CUDA_VISIBLE_DEVICES`` and the thread variables; each function imports only its own backend.
@@ -26,7 +26,10 @@ def pin_threads(backend: str, threads: int, deterministic: bool = False) -> None
 
 
 def gpu_peak_mb(backend: str) -> float | None:
-    """The framework's own peak of device memory on the cell's GPU, in MB."""
+    """The framework's own peak of device memory on the cell's GPU, in MB: what its allocator handed out
+    over the whole process (the ``gpu_peak_mb`` column, "framework peak"). Not the device's used memory,
+    which also holds the CUDA context, libraries' workspaces and other processes: that is
+    ``gpu_device_peak_mb``, from NVML (bench/energy.py)."""
     if backend == "tensorflow":
         import tensorflow as tf
 

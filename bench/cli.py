@@ -149,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="fetch: seconds the connection may stay silent before the download fails (default 60)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("doctor", help="what this machine can run: Python, backends and their devices, CUDA, "
+                                      "NVML and RAPL (energy), cores and threads")
+    p.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                   help="seconds each backend's child may take to import and list its devices (default 120)")
     return parser
 
 
@@ -353,8 +358,16 @@ def cmd_ab(args: argparse.Namespace) -> int:
     return EXIT_REGRESSION if result.regressions else EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from rnnbench import doctor
+
+    if not args.timeout > 0:
+        raise BadInput(f"--timeout must be more than 0 seconds, got {args.timeout}")
+    return doctor.main(args.timeout)
+
+
 COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "gate": cmd_gate,
-            "ab": cmd_ab, "data": cmd_data}
+            "ab": cmd_ab, "data": cmd_data, "doctor": cmd_doctor}
 
 
 def _save_traceback() -> Path:

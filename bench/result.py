@@ -49,7 +49,15 @@ class CellResult:
     flops_per_sample: float | None = None
     infer_flops_per_sample: float | None = None
     startup_s: float | None = None
-    gpu_peak_mb: float | None = None
+    gpu_peak_mb: float | None = None  # the framework's own peak allocation over the whole process
+    # Over the timed training window (bench/energy.py): device-level used memory, energy and power from
+    # NVML, other processes on the cell's GPU; CPU package energy from RAPL (machine-level).
+    gpu_device_peak_mb: float | None = None
+    gpu_energy_j_per_sample: float | None = None
+    gpu_power_w_mean: float | None = None
+    gpu_power_w_max: float | None = None
+    gpu_other_processes: int | None = None
+    cpu_energy_j_per_sample: float | None = None
     test_acc: float | None = None
     test_loss: float | None = None
     val_acc: float | None = None
@@ -72,7 +80,8 @@ class CellResult:
 
     @property
     def unstable(self) -> bool:
-        return self.train_samples_per_s_cv > UNSTABLE_CV
+        """Throughput that varies too much across repeats, or another process on the cell's GPU while it was timed."""
+        return self.train_samples_per_s_cv > UNSTABLE_CV or bool(self.gpu_other_processes)
 
     @property
     def repeats(self) -> int:
@@ -106,7 +115,10 @@ class CellResult:
             "infer_samples_per_s": self.infer_samples_per_s, "infer_latency_ms_p50": self.infer_latency_ms_p50,
             "infer_latency_ms_p95": self.infer_latency_ms_p95, "gflops_achieved": self.gflops_achieved,
             "efficiency": self.efficiency(calibration_gflops), "peak_rss_mb": self.peak_rss_mb,
-            "gpu_peak_mb": self.gpu_peak_mb, "test_acc": self.test_acc, "test_loss": self.test_loss,
+            "gpu_peak_mb": self.gpu_peak_mb, "gpu_device_peak_mb": self.gpu_device_peak_mb,
+            "gpu_energy_j_per_sample": self.gpu_energy_j_per_sample, "gpu_power_w_mean": self.gpu_power_w_mean,
+            "gpu_power_w_max": self.gpu_power_w_max, "gpu_other_processes": self.gpu_other_processes,
+            "cpu_energy_j_per_sample": self.cpu_energy_j_per_sample, "test_acc": self.test_acc, "test_loss": self.test_loss,
             "val_acc": self.val_acc, "val_acc_best": self.val_acc_best, "acc_ceiling": self.acc_ceiling,
             "notes": "; ".join(notes),
         }
@@ -119,6 +131,9 @@ class CellResult:
         between processes too, which is what a regression gate must not mistake for a change. Raw steps
         keep their process apart by numbering repeats on (process 2's first repeat follows process 1's
         last). Inference figures and ``compile_s`` are medians over processes; ``peak_rss_mb`` the largest.
+        Energy per sample and mean power are medians over the processes that measured them; memory peaks,
+        largest power and other processes on the GPU the largest. A later process's notes that the first
+        lacks (another process on the GPU, say) are kept, marked with the process.
         """
         first = results[0]
         if len(results) == 1:
@@ -127,14 +142,32 @@ class CellResult:
         for r in results:
             steps.extend({**s, "repeat": s["repeat"] + offset} for s in r.steps)
             offset += r.repeats
+        notes = list(first.notes)
+        for k, r in enumerate(results[1:], start=2):
+            notes.extend(f"speed process {k}: {n}" for n in r.notes if n not in first.notes)
+
+        def measured(key: str) -> list:
+            return [v for r in results if (v := getattr(r, key)) is not None]
+
+        def median(key: str) -> float | None:
+            values = measured(key)
+            return float(np.median(values)) if values else None
+
+        def largest(key: str):
+            values = measured(key)
+            return max(values) if values else None
+
         return dataclasses.replace(
             first,
             repeat_samples_per_s=tuple(v for r in results for v in r.repeat_samples_per_s),
             steps=tuple(steps),
             process_medians=tuple(float(np.median(r.repeat_samples_per_s)) for r in results),
             peak_rss_mb=max(r.peak_rss_mb for r in results),
+            notes=tuple(notes),
             **{key: float(np.median([getattr(r, key) for r in results]))
                for key in ("infer_samples_per_s", "infer_latency_ms_p50", "infer_latency_ms_p95", "compile_s")},
+            **{key: median(key) for key in ("gpu_energy_j_per_sample", "gpu_power_w_mean", "cpu_energy_j_per_sample")},
+            **{key: largest(key) for key in ("gpu_device_peak_mb", "gpu_power_w_max", "gpu_other_processes")},
         )
 
     def to_json(self) -> str:

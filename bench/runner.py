@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 from rnnbench.backend_setup import check_device, gpu_peak_mb, pin_threads
+from rnnbench.energy import GPU_FIELDS, WindowMeter
 from rnnbench.hooks import PLANT_LABEL_NOISE_ENV, PLANT_SLOWDOWN_ENV, inject_fault, planted, slowdown_callbacks
 from rnnbench.result import CellResult
 from rnnbench.spec import Cell
@@ -77,9 +78,15 @@ def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
         found["infer_flops_per_sample"] = flops.forward_flops_per_sample(model, cell.maxlen)
     except ValueError as exc:
         notes.append(f"flops_per_sample, gflops_achieved, efficiency: {exc}")
-    train = measure.train_speed(model, x_train, y_train, cell.batch_size, cell.speed_target_s,
-                                callbacks=slowdown_callbacks(planted(PLANT_SLOWDOWN_ENV, cell)), steps=steps,
-                                repeats=repeats)
+    # Energy, power, device memory and the GPU's other processes over the timed fit (the meter's callback
+    # marks each fit; the last one, the timed repeats, is its window: the warm-up and compilation are not).
+    with WindowMeter(gpu=cell.device != "cpu") as meter:
+        train = measure.train_speed(model, x_train, y_train, cell.batch_size, cell.speed_target_s,
+                                    callbacks=[*slowdown_callbacks(planted(PLANT_SLOWDOWN_ENV, cell)), meter.keras_callback()],
+                                    steps=steps, repeats=repeats)
+    metered, metered_notes = meter.result(samples=train.steps_per_repeat * train.repeats * cell.batch_size)
+    found.update(metered)
+    notes.extend(metered_notes)
     infer = measure.infer_speed(model, x_test, cell.batch_size, cell.speed_target_s / 2)
     step_rows = tuple(
         {"repeat": i // train.steps_per_repeat, "step": i % train.steps_per_repeat, "step_s": s}
@@ -123,9 +130,11 @@ def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
         notes.append("val_acc, test_acc, test_loss: epochs = 0 (speed-only cell)")
 
     if cell.device == "cpu":
-        notes.append("gpu_peak_mb: cpu cell")
+        notes.append(f"gpu_peak_mb, {', '.join(GPU_FIELDS)}: cpu cell")
     else:
-        found["gpu_peak_mb"] = gpu_peak_mb(cell.backend)
+        found["gpu_peak_mb"] = gpu_peak_mb(cell.backend)  # the framework's own peak; gpu_device_peak_mb: the device's
+        if found["gpu_peak_mb"] is None:
+            notes.append(f"gpu_peak_mb: {cell.backend} reports no peak of its own allocations")
     return CellResult(
         threads=threads, params=params, repeat_samples_per_s=tuple(train.repeat_samples_per_s),
         steps_per_repeat=train.steps_per_repeat, steps=step_rows, compile_s=train.compile_s,
