@@ -23,7 +23,7 @@ from typing import Any
 #: aside): a cell's identity settings less ``seed`` and ``speed_target_s``, which only sets how long speed
 #: is timed, on a model instance of its own (bench/runner.py), so it cannot change an accuracy. Columns a
 #: run's rows do not have are left out of the key.
-GROUP_COLUMNS = ("model", "kernel", "backend", "device", "jit_compile", "maxlen", "batch_size", "epochs", "dataset",
+GROUP_COLUMNS = ("model", "kernel", "units", "backend", "device", "jit_compile", "maxlen", "batch_size", "epochs", "dataset",
                  "train_samples", "test_samples")
 CONFIDENCE = 0.95
 #: Column header for an accuracy with its interval, the same in REPORT.md, index.html and the terminal.

@@ -71,6 +71,19 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
             train_samples=4000, test_samples=2000, speed_target_s=2.0, timeout_s=600, threads=1, processes=3,
         ),
     ),
+    "gpu": (
+        "GPU speed: LSTM and GRU x {generic, cudnn} x units {32, 128, 512} x maxlen {100, 500} x batch {64, 256, 1024} x XLA "
+        "off/on, speed only; with --parallel N, one cell per GPU on N GPUs (~15 min on one H100-class GPU, estimated)",
+        # At the tutorial's 32 units a GPU is launch-bound; published cuDNN/generic gains (about 4-7x for an
+        # LSTM) appear at hundreds of units, hence the units axis. 144 cells, 36 of them skipped by the plan
+        # (cuDNN with XLA on TensorFlow); 108 at ~8 s each (start-up, compile, 1 s of timed steps) is the
+        # estimate above, not a measurement: no GPU has been lent to this project yet.
+        SweepSpec(
+            models=("lstm", "gru"), kernels=("generic", "cudnn"), units=(32, 128, 512), maxlen=(100, 500),
+            batch_size=(64, 256, 1024), devices=("gpu",), jit_compile=(False, True), epochs=0,
+            train_samples=8192, test_samples=4096, speed_target_s=1.0, timeout_s=600,
+        ),
+    ),
     "full": (
         "The whole card, speed only: every model x both kernels x maxlen 100-1000 x batch 32-512 x XLA off/on",
         SweepSpec(

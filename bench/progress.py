@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from typing import IO
 
-from rnnbench.spec import Cell
+from rnnbench.spec import DEFAULT_UNITS, Cell
 
 
 def describe(cell: Cell) -> str:
-    return (f"{cell.model}/{cell.kernel} {cell.backend} {cell.device} jit_compile={str(cell.jit_compile).lower()} "
+    units = "" if cell.units == DEFAULT_UNITS else f" units={cell.units}"  # the tutorial's 32 goes without saying
+    return (f"{cell.model}/{cell.kernel}{units} {cell.backend} {cell.device} jit_compile={str(cell.jit_compile).lower()} "
             f"maxlen={cell.maxlen} batch={cell.batch_size} seed={cell.seed}")
 
 

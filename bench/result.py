@@ -21,6 +21,9 @@ import numpy as np
 #: Bumped when a field changes meaning or goes away (adding an optional field keeps it).
 RESULT_SCHEMA = 1
 
+#: The phases of a cell's fixed cost, in order (their sum is ``startup_s``).
+STARTUP_PHASES = ("startup_spawn_s", "startup_imports_s", "startup_framework_s", "startup_data_s", "startup_build_s")
+
 #: A cell whose training throughput varies more than this across its repeats is flagged ``unstable``.
 UNSTABLE_CV = 0.10
 
@@ -49,6 +52,14 @@ class CellResult:
     flops_per_sample: float | None = None
     infer_flops_per_sample: float | None = None
     startup_s: float | None = None
+    #: the fixed cost's phases (bench/runner.py): spawn + interpreter, harness imports, framework, data, build
+    startup_spawn_s: float | None = None
+    startup_imports_s: float | None = None
+    startup_framework_s: float | None = None
+    startup_data_s: float | None = None
+    startup_build_s: float | None = None
+    #: the recurrent kernel Keras actually ran (bench/kernel_probe.py)
+    kernel_effective: str | None = None
     gpu_peak_mb: float | None = None  # the framework's own peak allocation over the whole process
     # Over the timed training window (bench/energy.py): device-level used memory, energy and power from
     # NVML, other processes on the cell's GPU; CPU package energy from RAPL (machine-level).
@@ -112,6 +123,7 @@ class CellResult:
             "train_samples_per_s": self.train_samples_per_s, "train_samples_per_s_cv": self.train_samples_per_s_cv,
             "unstable": self.unstable, "steps_per_repeat": self.steps_per_repeat, "repeats": self.repeats,
             "processes": self.processes, "compile_s": self.compile_s, "startup_s": self.startup_s,
+            **{k: getattr(self, k) for k in STARTUP_PHASES}, "kernel_effective": self.kernel_effective,
             "infer_samples_per_s": self.infer_samples_per_s, "infer_latency_ms_p50": self.infer_latency_ms_p50,
             "infer_latency_ms_p95": self.infer_latency_ms_p95, "gflops_achieved": self.gflops_achieved,
             "efficiency": self.efficiency(calibration_gflops), "peak_rss_mb": self.peak_rss_mb,

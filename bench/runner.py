@@ -8,20 +8,25 @@ writes the run directory's CSV files: the parent owns them.
 
 from __future__ import annotations
 
-import json
-import os
-import resource
-import sys
 import time
-from pathlib import Path
-from typing import Any
 
-import numpy as np
-from rnnbench.backend_setup import check_device, gpu_peak_mb, pin_threads
-from rnnbench.energy import GPU_FIELDS, WindowMeter
-from rnnbench.hooks import PLANT_LABEL_NOISE_ENV, PLANT_SLOWDOWN_ENV, inject_fault, planted, slowdown_callbacks
-from rnnbench.result import CellResult
-from rnnbench.spec import Cell
+#: When this module began to run: the end of the interpreter's own start-up (the first phase of a cell's
+#: fixed cost, from the parent's spawn).
+_MODULE_START = time.time()
+
+import json  # noqa: E402  (after the clock above, so that its imports count in the phase they belong to)
+import os  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import numpy as np  # noqa: E402
+from rnnbench.backend_setup import check_device, gpu_peak_mb, pin_threads  # noqa: E402
+from rnnbench.energy import GPU_FIELDS, WindowMeter  # noqa: E402
+from rnnbench.hooks import PLANT_LABEL_NOISE_ENV, PLANT_SLOWDOWN_ENV, inject_fault, planted, slowdown_callbacks  # noqa: E402
+from rnnbench.result import CellResult  # noqa: E402
+from rnnbench.spec import Cell  # noqa: E402
 
 
 def _compiled(cell: Cell, *, vocab_size: int, num_classes: int):
@@ -31,7 +36,8 @@ def _compiled(cell: Cell, *, vocab_size: int, num_classes: int):
     keras.utils.set_random_seed(cell.seed)
     # The data set decides the embedding's input size and the head: a user's file has its own vocabulary
     # and may have more than two classes (the builtin sets give the tutorial's 10,000 words and 2 classes).
-    model = create_model(cell.model, kernel=cell.kernel, maxlen=cell.maxlen, vocab_size=vocab_size, num_classes=num_classes)
+    model = create_model(cell.model, kernel=cell.kernel, maxlen=cell.maxlen, vocab_size=vocab_size, num_classes=num_classes,
+                         units=cell.units)
     loss = "binary_crossentropy" if num_classes == 2 else "sparse_categorical_crossentropy"
     # The tutorial's compile settings; jit_compile explicit, never Keras' "auto".
     model.compile(optimizer="rmsprop", loss=loss, metrics=["acc"], jit_compile=cell.jit_compile)
@@ -53,15 +59,20 @@ def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
     ``speed_only`` (a cell's second and later speed processes) skips training for accuracy; ``steps``
     and ``repeats`` fix the timing budget.
     """
+    clock = {"main": time.time()}  # the start-up phases' ends, wall clock like ``spawned_at``
     inject_fault(cell)
     deterministic = not cell.jit_compile
     pin_threads(cell.backend, threads, deterministic)
     check_device(cell.backend, cell.device)
     import keras
     from rnnbench import datasets, measure
+    from rnnbench.kernel_probe import KernelProbe, check
     from rnnbench.models import flops
 
+    probe = KernelProbe().install()  # before any model exists: every call of a fused kernel is counted
+    clock["framework"] = time.time()
     data = datasets.padded(cell.dataset, cell.maxlen, **(data or {}))
+    clock["data"] = time.time()
     x_train, y_train = data.x_train[: cell.train_samples], data.y_train[: cell.train_samples]
     x_test, y_test = data.x_test[: cell.test_samples], data.y_test[: cell.test_samples]
     notes = []
@@ -72,7 +83,17 @@ def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
     # Speed first, on its own model instance, so that timing never changes what is trained below.
     model = _compiled(cell, vocab_size=data.vocab_size, num_classes=data.num_classes)
     params = model.count_params()
-    startup_s = time.time() - spawned_at if spawned_at is not None else None
+    clock["build"] = time.time()
+    startup_s = clock["build"] - spawned_at if spawned_at is not None else None
+    # Where the fixed cost goes (README "Scale"): spawn and interpreter, harness imports, framework import and
+    # thread pinning, data (cache read or build), model build and compile call (not the first step's trace).
+    phases = {
+        "startup_spawn_s": _MODULE_START - spawned_at if spawned_at is not None else None,
+        "startup_imports_s": clock["main"] - _MODULE_START,
+        "startup_framework_s": clock["framework"] - clock["main"],
+        "startup_data_s": clock["data"] - clock["framework"],
+        "startup_build_s": clock["build"] - clock["data"],
+    }
     try:
         found["flops_per_sample"] = flops.train_flops_per_sample(model, cell.maxlen)
         found["infer_flops_per_sample"] = flops.forward_flops_per_sample(model, cell.maxlen)
@@ -87,6 +108,7 @@ def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
     metered, metered_notes = meter.result(samples=train.steps_per_repeat * train.repeats * cell.batch_size)
     found.update(metered)
     notes.extend(metered_notes)
+    check(cell.kernel, probe.effective)  # the timed steps ran on the kernel the row will name
     infer = measure.infer_speed(model, x_test, cell.batch_size, cell.speed_target_s / 2)
     step_rows = tuple(
         {"repeat": i // train.steps_per_repeat, "step": i % train.steps_per_repeat, "step_s": s}
@@ -141,7 +163,8 @@ def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
         infer_samples_per_s=infer.samples_per_s, infer_latency_ms_p50=infer.latency_ms_p50,
         infer_latency_ms_p95=infer.latency_ms_p95,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
-        data_fingerprint=data.fingerprint, startup_s=startup_s, epochs=tuple(epochs), notes=tuple(notes), **found,
+        data_fingerprint=data.fingerprint, startup_s=startup_s, epochs=tuple(epochs), notes=tuple(notes),
+        kernel_effective=probe.effective, **phases, **found,
     )
 
 

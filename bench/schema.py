@@ -23,6 +23,10 @@ METRIC_COLUMNS = (
     # over the timed training window (bench/energy.py); gpu_peak_mb above is the framework's own peak
     "gpu_device_peak_mb", "gpu_energy_j_per_sample", "gpu_power_w_mean", "gpu_power_w_max", "gpu_other_processes",
     "cpu_energy_j_per_sample",
+    # part of the cell's identity (bench/spec.py: the tutorial's 32 hashes as before the axis existed)
+    "units",
+    # the kernel Keras actually ran (bench/kernel_probe.py), and where a cell's fixed cost goes
+    "kernel_effective", "startup_spawn_s", "startup_imports_s", "startup_framework_s", "startup_data_s", "startup_build_s",
 )
 CELL_COLUMNS = PARAM_COLUMNS + STATUS_COLUMNS + METRIC_COLUMNS
 #: What a readable cells.csv must start with; extension columns after it may differ between versions.
@@ -34,7 +38,8 @@ STATUSES = ("ok", "skipped", "failed")
 #: How a column is read back. Integers, floats and booleans are converted explicitly, column by column;
 #: every other column stays text, so a cell_id that looks like a number ("613e4...") stays a string.
 INT_COLUMNS = frozenset({"maxlen", "batch_size", "epochs", "seed", "train_samples", "test_samples", "params", "threads",
-                         "steps_per_repeat", "repeats", "processes", "epoch", "repeat", "step", "gpu_other_processes"})
+                         "steps_per_repeat", "repeats", "processes", "epoch", "repeat", "step", "gpu_other_processes",
+                         "units"})
 BOOL_COLUMNS = frozenset({"jit_compile", "unstable"})
 FLOAT_COLUMNS = frozenset({
     "flops_per_sample", "train_samples_per_s", "train_samples_per_s_cv", "infer_samples_per_s", "infer_latency_ms_p50",
@@ -42,4 +47,5 @@ FLOAT_COLUMNS = frozenset({
     "test_acc", "test_loss", "wall_s", "acc_ceiling", "val_acc_best", "infer_flops_per_sample", "startup_s",
     "loss", "acc", "val_loss", "epoch_s", "step_s", "speed_target_s",
     "gpu_device_peak_mb", "gpu_energy_j_per_sample", "gpu_power_w_mean", "gpu_power_w_max", "cpu_energy_j_per_sample",
+    "startup_spawn_s", "startup_imports_s", "startup_framework_s", "startup_data_s", "startup_build_s",
 })

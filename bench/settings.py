@@ -38,6 +38,8 @@ SETTINGS: tuple[Setting, ...] = (
             column="jit_compile", identity=True),
     Setting("backends", "--backends", str, "Keras backends: tensorflow, jax, torch", axis=True, column="backend", identity=True),
     Setting("seeds", "--seeds", int, "seeds, e.g. 0,1,2", axis=True, column="seed", identity=True),
+    Setting("units", "--units", int, "recurrent units per layer, e.g. 32,128,512 (the tutorial: 32)", axis=True,
+            column="units", identity=True),
     Setting("epochs", "--epochs", int, "training epochs per cell (0: speed only)", column="epochs", identity=True),
     Setting("dataset", "--dataset", str, "data set name (see 'rnnbench data list') or a .csv/.tsv/.jsonl file of labelled texts",
             metavar="NAME|FILE", column="dataset", identity=True),
@@ -61,6 +63,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_cells", "--max-cells", int, "refuse a sweep of more than N cells", metavar="N"),
     Setting("parallel", "--parallel", int, "cells run at once, each on its own cores (and GPU); 1: one at a time",
             metavar="N"),
+    Setting("executor", "--executor", str, "where cells run: local (this machine) or ray (Ray tasks on a cluster; "
+            "pip install 'rnnbench[ray]')", metavar="local|ray"),
+    Setting("ray_address", "--ray-address", str, "with --executor ray: the cluster to use, e.g. auto or HOST:6379",
+            metavar="ADDR", unset="a local Ray instance for the run"),
 )
 
 BY_NAME = {s.name: s for s in SETTINGS}

@@ -26,8 +26,13 @@ from rnnbench.errors import BadInput
 from rnnbench.models import KERNELS, get_spec, list_models
 
 BACKENDS = ("tensorflow", "jax", "torch")
+EXECUTORS = ("local", "ray")
 _DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")
 _MAX_MAXLEN = 100_000
+#: The tutorial's recurrent width. A cell at this width hashes as cells did before ``units`` was an axis,
+#: so ids in committed runs (the regression baseline) still match.
+DEFAULT_UNITS = 32
+_MAX_UNITS = 8192
 
 
 def _int_in(value: Any, low: int, high: float) -> bool:
@@ -81,11 +86,15 @@ class Cell:
     train_samples: int | None
     test_samples: int | None
     speed_target_s: float
+    units: int = DEFAULT_UNITS  # each recurrent layer's width
 
     @functools.cached_property  # a frozen cell's id never changes: hashed once, not on every lookup
     def cell_id(self) -> str:
         """Stable hash of the parameters: the same cell gets the same id in every run and machine."""
-        payload = json.dumps(dataclasses.asdict(self), sort_keys=True, separators=(",", ":"))
+        fields_ = dataclasses.asdict(self)
+        if fields_["units"] == DEFAULT_UNITS:  # as before units was a parameter: committed ids stay valid
+            del fields_["units"]
+        payload = json.dumps(fields_, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def to_dict(self) -> dict[str, Any]:
@@ -93,7 +102,7 @@ class Cell:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Cell:
-        return cls(**{f.name: d[f.name] for f in fields(cls)})
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d or f.name != "units"})
 
 
 @dataclass(frozen=True)
@@ -108,6 +117,8 @@ class SweepSpec:
     jit_compile: tuple[bool, ...] = (False,)
     backends: tuple[str, ...] = ("tensorflow",)
     seeds: tuple[int, ...] = (0,)
+    #: recurrent units per layer (the tutorial's 32); parameter and FLOP counts follow
+    units: tuple[int, ...] = (DEFAULT_UNITS,)
     epochs: int = 10
     #: a built-in data set's name, or the path of a labelled-text file (.csv, .tsv, .jsonl)
     dataset: str = "synthetic"
@@ -140,13 +151,19 @@ class SweepSpec:
     #: cells run at once on this machine, each in a slot of its own cores (and, on a GPU cell, its own GPU).
     #: 1 (the default) gives a cell the whole machine, the cleanest timings; README "Scale" says what N costs.
     parallel: int = 1
+    #: where cells run: "local" (this machine) or "ray" (one Ray task per cell, on a cluster:
+    #: bench/ray_executor.py). Not part of a cell's identity.
+    executor: str = "local"
+    #: with executor "ray": the cluster to connect to ("auto", "HOST:PORT"); None starts a local Ray
+    #: instance for the run and shuts it down after. Not part of a cell's identity.
+    ray_address: str | None = None
     #: sub-grids of one sweep: each part is a table of cell settings (axes, epochs, sample counts, speed
     #: target) that replace this spec's own for that part's cells; the sweep is their union, run into one
     #: directory. The default preset has two: a speed grid and an accuracy part. A command-line override
     #: replaces the setting in every part too. Empty: the spec's own grid.
     parts: tuple[dict[str, Any], ...] = ()
 
-    AXES = ("models", "kernels", "maxlen", "batch_size", "devices", "jit_compile", "backends", "seeds")
+    AXES = ("models", "kernels", "maxlen", "batch_size", "devices", "jit_compile", "backends", "seeds", "units")
     #: what a part may set: a cell's settings; the rest (data set, threads, cores, timeouts) is the sweep's
     PART_KEYS = (*AXES, "epochs", "train_samples", "test_samples", "speed_target_s")
 
@@ -200,6 +217,9 @@ class SweepSpec:
         for v in self.seeds:
             if not _int_in(v, 0, 2**31 - 1):
                 raise BadInput(f"seeds must be integers in [0, 2**31), got {v!r}")
+        for v in self.units:
+            if not _int_in(v, 1, _MAX_UNITS):
+                raise BadInput(f"units must be integers between 1 and {_MAX_UNITS}, got {v!r}")
 
     def _check_settings(self) -> None:
         if not _int_in(self.epochs, 0, 10_000):
@@ -225,6 +245,11 @@ class SweepSpec:
             raise BadInput(f"processes must be an integer between 1 and 100, got {self.processes!r}")
         if not _int_in(self.parallel, 1, 1024):
             raise BadInput(f"parallel must be an integer between 1 and 1024, got {self.parallel!r}")
+        if self.executor not in EXECUTORS:
+            raise BadInput(f"unknown executor {self.executor!r}{_closest(str(self.executor), EXECUTORS)}; known executors: "
+                           f"{', '.join(EXECUTORS)}")
+        if self.ray_address is not None and (not isinstance(self.ray_address, str) or not self.ray_address.strip()):
+            raise BadInput(f"ray_address must be a cluster address such as auto or HOST:6379, got {self.ray_address!r}")
         if not _int_in(self.max_cells, 1, math.inf):
             raise BadInput(f"max_cells must be a positive integer, got {self.max_cells!r}")
         for name in ("speed_target_s", "timeout_s", "memory_limit_mb"):
@@ -264,7 +289,7 @@ class SweepSpec:
     def _grid(self) -> list[Cell]:
         """The grid's cells, in a stable order.
 
-        Order: model (patterns in the order given, registry order within a pattern, each model once), kernel, backend, device,
+        Order: model (patterns in the order given, registry order within a pattern, each model once), kernel, units, backend, device,
         jit_compile, maxlen, batch_size, seed, each axis in the order given. A kernel a model does not
         have (cuDNN for SimpleRNN) is not generated; every other combination is, and the planner marks
         those that cannot run here as skipped.
@@ -279,12 +304,12 @@ class SweepSpec:
         for name in names:
             spec = get_spec(name)
             kernels = [k for k in self.kernels if k in spec.kernels]
-            for kernel, backend, device, jit, maxlen, batch, seed in itertools.product(
-                kernels, self.backends, self.devices, self.jit_compile, self.maxlen, self.batch_size, self.seeds
+            for kernel, units, backend, device, jit, maxlen, batch, seed in itertools.product(
+                kernels, self.units, self.backends, self.devices, self.jit_compile, self.maxlen, self.batch_size, self.seeds
             ):
                 cells.append(
                     Cell(name, spec.arch, kernel, backend, device, jit, maxlen, batch, self.epochs, seed,
-                         self.dataset, self.train_samples, self.test_samples, float(self.speed_target_s))
+                         self.dataset, self.train_samples, self.test_samples, float(self.speed_target_s), units)
                 )
         return cells
 

@@ -42,3 +42,24 @@ def test_unknown_layer_is_an_error():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Embedding(10, 2), keras.layers.Conv1D(2, 2)])
     with pytest.raises(ValueError, match="Conv1D"):
         forward_flops_per_sample(model, 4)
+
+
+# LSTM at the gpu preset's widths, maxlen 100, by the closed forms (the embedding stays 32 wide):
+# params = 10,000*32 + 4*(u*(32+u) + u) + (u+1); forward FLOPs = 100*(8u(32+u) + 17u) + (2u+2).
+LSTM_BY_UNITS = {
+    32: (328_353, 100 * (8 * 32 * 64 + 17 * 32) + 66),
+    128: (320_000 + 4 * (128 * 160 + 128) + 129, 100 * (8 * 128 * 160 + 17 * 128) + 258),
+    512: (320_000 + 4 * (512 * 544 + 512) + 513, 100 * (8 * 512 * 544 + 17 * 512) + 1026),
+}
+
+
+@pytest.mark.parametrize("units", sorted(LSTM_BY_UNITS))
+def test_units_axis_cells_build_models_whose_params_and_flops_follow_the_closed_form(units):
+    from rnnbench.spec import SweepSpec
+
+    (cell,) = SweepSpec(models=("lstm",), units=(units,), maxlen=(100,)).expand()
+    assert cell.units == units
+    model = create_model("lstm", maxlen=100, units=cell.units)
+    params, flops = LSTM_BY_UNITS[units]
+    assert model.count_params() == params
+    assert forward_flops_per_sample(model, 100) == flops

@@ -33,7 +33,8 @@ def test_every_flag_sets_its_spec_field(setting):
              "jit_compile": "true", "backends": "tensorflow", "seeds": "5", "epochs": "2", "dataset": "synthetic",
              "train_samples": "200", "test_samples": "100", "speed_target_s": "0.5", "timeout_s": "60",
              "memory_limit_mb": "900", "threads": "1", "cpus": "0", "processes": "2", "max_cells": "50",
-             "text_column": "review", "label_column": "stars", "parallel": "2"}[setting.name]
+             "text_column": "review", "label_column": "stars", "parallel": "2",
+             "units": "128", "executor": "ray", "ray_address": "auto"}[setting.name]
     for flag in (setting.flag, *setting.aliases):
         spec = _spec_from_args(build_parser().parse_args(["run", "--preset", "smoke", flag, value]))
         got = getattr(spec, setting.name)

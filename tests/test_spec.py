@@ -239,3 +239,25 @@ def test_a_part_shared_cell_counts_once_and_max_cells_counts_the_union():
 def test_a_bad_part_is_one_line_naming_it(parts, message):
     with pytest.raises(BadInput, match=message):
         SweepSpec(parts=parts)
+
+
+def test_units_is_an_axis_whose_default_keeps_the_ids_cells_had_before_it():
+    import dataclasses
+    import hashlib
+
+    cells = SweepSpec(models=("lstm",), units=(32, 128)).expand()
+    assert [c.units for c in cells] == [32, 128] and cells[0].cell_id != cells[1].cell_id
+    old = {k: v for k, v in dataclasses.asdict(cells[0]).items() if k != "units"}  # the payload before units
+    payload = json.dumps(old, sort_keys=True, separators=(",", ":"))
+    assert cells[0].cell_id == hashlib.sha256(payload.encode()).hexdigest()[:12]
+    assert Cell.from_dict({k: v for k, v in cells[0].to_dict().items() if k != "units"}) == cells[0]
+    with pytest.raises(BadInput, match="units must be integers"):
+        SweepSpec(units=(0,))
+
+
+def test_committed_baseline_ids_are_the_regress_preset_s():
+    import csv
+    from pathlib import Path
+
+    rows = list(csv.DictReader(open(Path(__file__).resolve().parents[1] / "results" / "baseline-regress" / "cells.csv")))
+    assert {r["cell_id"] for r in rows} == {c.cell_id for c in presets.get_preset("regress").expand()}
