@@ -76,6 +76,13 @@ def _add_verdict_options(p: argparse.ArgumentParser, max_slowdown: float, why: s
     p.add_argument("--format", choices=("markdown", "json"), default="markdown")
 
 
+def _add_summary_option(p: argparse.ArgumentParser) -> None:
+    """``--summary FILE`` of ``compare`` and ``gate`` (bench/compare.py, write_summary)."""
+    p.add_argument("--summary", metavar="FILE",
+                   help="append the verdict as Markdown to FILE (it is appended to $GITHUB_STEP_SUMMARY too when that is "
+                        "set, as in a GitHub Actions job)")
+
+
 def _add_timing_options(p: argparse.ArgumentParser, out: str, out_help: str, accuracy: bool = True) -> None:
     """What ``gate`` and ``ab`` share: the regress preset by default, --out, A/B rounds, the gate's thresholds."""
     from rnnbench.ab import AB_ROUNDS
@@ -118,6 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("baseline", metavar="BASELINE_DIR")
     p.add_argument("new", metavar="NEW_DIR")
     _add_verdict_options(p, max_slowdown=0.10, why="")
+    _add_summary_option(p)
+
+    p = sub.add_parser("history", help="the same cells over many runs (commits, machines): history.csv, a trend chart "
+                                       "with regressions marked, HISTORY.md and index.html")
+    p.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                   help="run directories, in any order: they are put in order of their commit's time (git, in the current "
+                        "directory's repository), else of their start time; a folder of run directories (gate --history "
+                        "DIR) stands for all of them")
+    p.add_argument("--out", default="history", metavar="DIR",
+                   help="where to write history.csv, the PNG charts, HISTORY.md and index.html (default: ./history, "
+                        "in the current directory)")
+    p.add_argument("--max-slowdown", type=float, default=0.10,
+                   help="a point slower than the cell's previous run on the same machine by more than this fraction, "
+                        "and significantly, is marked a regression (default 0.10, compare's)")
+    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
 
     p = sub.add_parser("gate", help="CI regression gate: run a preset (regress), compare it with a baseline; speed "
                                     "gated against the baseline on its own machine, else by an A/B with its commit; "
@@ -128,6 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gate speed by an A/B against this git revision (branch, tag, commit) on this machine, "
                         "whatever machine the baseline came from (a pull request: --base origin/main, in a clone with its history)")
     _add_timing_options(p, "runs/gate", "run directory; a rerun goes to DIR/confirm, an A/B to DIR/ab")
+    _add_summary_option(p)
+    p.add_argument("--history", metavar="DIR",
+                   help="after the gate, copy its run (run.json and the CSV files) into DIR as a new entry, "
+                        "DIR/<UTC start>-<short commit>/, for 'rnnbench history DIR'")
 
     p = sub.add_parser("ab", help="same-machine A/B: time a sweep's cells with BASE_REF's code and with this code, "
                                   "interleaved; exit 1 when this code is slower by more than --max-slowdown and significantly")
@@ -313,24 +339,51 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from rnnbench.compare import compare_runs
+    from rnnbench.compare import compare_runs, write_summary
     from rnnbench.store import load_run
 
     result = compare_runs(load_run(args.baseline), load_run(args.new), args.max_slowdown, args.max_accuracy_drop, args.alpha)
     print(result.to_json() if args.format == "json" else result.to_markdown())
+    write_summary(result.to_markdown(), args.summary)
     return EXIT_REGRESSION if result.regressions else EXIT_OK
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
+    from rnnbench.compare import write_summary
     from rnnbench.gate import run_gate
 
     spec = _spec_from_args(args)
     name = Path(args.sweep).stem if args.sweep else args.preset
+    if args.history:
+        from rnnbench.history import check_history_dir
+
+        check_history_dir(args.history, args.out)  # before the gate's long run, not after it
     result = run_gate(args.baseline, spec, args.out, preset=None if args.sweep else name,
                       max_slowdown=args.max_slowdown, max_accuracy_drop=args.max_accuracy_drop, alpha=args.alpha,
                       quiet=args.quiet, base_ref=args.base, rounds=args.rounds)
     print(result.to_json() if args.format == "json" else result.to_markdown())
+    write_summary(result.to_markdown(), args.summary)
+    if args.history:
+        from rnnbench.history import record_entry
+
+        print(f"rnnbench: the gate's run recorded in the history as {record_entry(args.out, args.history)}", file=sys.stderr)
     return EXIT_REGRESSION if result.regressions else EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from rnnbench import history
+
+    found = history.build(args.run_dirs, args.out, max_slowdown=args.max_slowdown, alpha=args.alpha)
+    for note in found.notes:
+        print(f"note: {note}")
+    runs, cells = len(found.entries), found.frame.cell_id.nunique()
+    regressions = found.regressions
+    print(f"{runs} run(s), {cells} cell(s); {len(regressions)} regression(s) marked "
+          f"(a point slower than the cell's previous run on the same machine by more than {args.max_slowdown:.0%}, significantly)")
+    for r in regressions.itertuples():
+        print(f"  regression: {r.label} on {r.machine}, run {r.run} ({r.commit[:10] or r.run_dir}): {r.change}")
+    print(f"history: {found.out / 'HISTORY.md'}, {found.out / 'index.html'} and {found.out / 'history.csv'}")
+    return EXIT_OK
 
 
 def cmd_ab(args: argparse.Namespace) -> int:
@@ -367,7 +420,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "report": cmd_report, "compare": cmd_compare, "gate": cmd_gate,
-            "ab": cmd_ab, "data": cmd_data, "doctor": cmd_doctor}
+            "ab": cmd_ab, "data": cmd_data, "doctor": cmd_doctor, "history": cmd_history}
 
 
 def _save_traceback() -> Path:

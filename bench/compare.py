@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rnnbench import environment
@@ -89,6 +91,21 @@ class Comparison:
     def to_json(self) -> str:
         return json.dumps({"regressions": len(self.regressions), "findings": [asdict(f) for f in self.findings],
                            "notes": self.notes}, indent=2)
+
+
+def write_summary(markdown: str, path: str | os.PathLike | None = None) -> list[Path]:
+    """Append a verdict's Markdown to ``$GITHUB_STEP_SUMMARY`` when it is set (a GitHub Actions job's summary
+    file, which steps append to) and to ``path`` when given (``--summary FILE``); each file once. Returns
+    the files written: none when neither is set."""
+    targets, seen = [], set()
+    for target in (os.environ.get("GITHUB_STEP_SUMMARY"), path):
+        if not target or Path(target).resolve() in seen:
+            continue
+        seen.add(Path(target).resolve())
+        with open(target, "a", encoding="utf-8") as f:
+            f.write(markdown.rstrip("\n") + "\n\n")
+        targets.append(Path(target))
+    return targets
 
 
 def _fmt(v: Any) -> str:
