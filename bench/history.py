@@ -55,7 +55,7 @@ MAX_SLOWDOWN = inspect.signature(compare_runs).parameters["max_slowdown"].defaul
 #: Up to this many cells the trend chart has a panel per cell; beyond it, one panel per model.
 MAX_CELL_PANELS = 12
 #: The cell's parameters (its cell_id is their hash); ``arch`` follows from the model and is left out.
-CELL_PARAMS = tuple(c for c in PARAM_COLUMNS if c not in ("cell_id", "arch")) + ("speed_target_s",)
+CELL_PARAMS = tuple(c for c in PARAM_COLUMNS if c not in ("cell_id", "arch")) + ("speed_target_s", "units")
 _HEX = re.compile(r"[0-9a-fA-F]{7,40}")
 _NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
 SPREAD = ("train_samples_per_s_q1", "train_samples_per_s_q3", "train_samples_per_s_min", "train_samples_per_s_max")
@@ -209,10 +209,15 @@ def table(entries: list[Entry], max_slowdown: float = MAX_SLOWDOWN, alpha: float
                "train_samples_per_s", *SPREAD, "repeats", "train_samples_per_s_cv", "test_acc", "vs_previous", "change",
                "p_value", "previous_run", "note", "error"]
     frame = pd.DataFrame(rows, columns=columns)
-    frame["label"] = ""
-    cells = frame.drop_duplicates("cell_id")
-    varying = ["model", *(c for c in CELL_PARAMS[1:] if cells[c].astype(str).nunique() > 1)]
-    frame["label"] = [label(r, varying) for r in frame[varying].to_dict("records")]
+    # One set of parameters per cell, whatever run it comes from: a file older than a column (units, say)
+    # leaves it empty where a newer one writes the value that the cell's id stands for.
+    params = frame.groupby("cell_id", sort=False)[list(CELL_PARAMS)].first().astype(object)
+    params = params.map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else None if _missing(v) else v)
+    for c in CELL_PARAMS:
+        frame[c] = frame.cell_id.map(params[c])
+    varying = ["model", *(c for c in CELL_PARAMS[1:] if params[c].astype(str).nunique() > 1)]
+    labels = {cid: label(r, varying) for cid, r in params[varying].to_dict("index").items()}
+    frame["label"] = frame.cell_id.map(labels)
     # Run order, then the cells in one fixed order (by their label) inside each run.
     frame = frame.sort_values(["run", "label", "cell_id"], kind="stable").reset_index(drop=True)
     frame = frame.drop(columns=[c for c in CELL_PARAMS if c not in varying])

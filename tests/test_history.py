@@ -324,3 +324,17 @@ def test_gate_writes_its_verdict_to_the_step_summary(gate_base, tmp_path, monkey
     for path in (summary, option):
         text = path.read_text()
         assert "**rnnbench gate: 1 regression(s)**" in text and "confirmed by a rerun" in text
+
+
+def test_a_cell_keeps_one_label_when_a_newer_file_adds_a_parameter_column(runs, tmp_path):
+    """The baseline predates the units column; a newer run writes units 32, which the same cell_id stands for."""
+    newer = make_run(tmp_path / "newer", "c8" * 20, "2026-11-08T10:00:00+00:00")
+    with open(newer / "cells.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(newer / "cells.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, [*rows[0], "units"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({**r, "units": "32"} for r in rows)
+    found = history.build([runs[0], newer], tmp_path / "out", repo=tmp_path)
+    assert found.varying == ["model"] and found.frame.groupby("cell_id").label.nunique().max() == 1
+    assert sorted(found.frame.label.unique()) == ["gru", "lstm", "simple_rnn"]
