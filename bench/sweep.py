@@ -8,10 +8,11 @@ changed).
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,19 @@ class SweepResult:
 
 def _row(cell: Cell, status: str, extra: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
     where = {"host": env.get("host"), "cpu_model": (env.get("cpu") or {}).get("model"), "git_commit": env.get("git_commit")}
+    # An outcome that ran elsewhere (a Ray node) names its own host and CPU; the driver's are the default.
+    where.update({key: extra[key] for key in where if key in extra})
     return {**cell.to_dict(), "status": status, **extra, **where}
+
+
+@contextlib.contextmanager
+def _closing(executor: Any) -> Iterator[None]:
+    """Close ``executor`` (shut down the local Ray instance it started) however the sweep ends."""
+    try:
+        yield
+    finally:
+        if executor is not None and hasattr(executor, "close"):
+            executor.close()
 
 
 def _environment(previous: dict[str, Any] | None, env: dict[str, Any], kept_rows: int, backends: tuple[str, ...],
@@ -104,14 +117,24 @@ def run_sweep(
     start = time.perf_counter()
     # Bad input is found before any stored result is touched or any cell runs.
     data_options, data_record = _data_source(spec, data_path, allow_unverified)
-    # The executor checks its settings (unusable cpus) on creation: made here, it does so before the store.
+    # The executor checks its settings (unusable cpus, Ray missing or unreachable) on creation: made here, it
+    # does so before the store. One it makes, it closes (a local Ray instance is shut down).
+    owned = executor is None
+    if executor is None and spec.executor == "ray":
+        from rnnbench.ray_executor import RayExecutor
+
+        executor = RayExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.threads, processes=spec.processes,
+                               cpus=spec.cpus, data=data_options, memory_limit_mb=spec.memory_limit_mb,
+                               parallel=spec.parallel, address=spec.ray_address)
     executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s,
                                          threads=spec.cell_threads if spec.parallel == 1 else spec.threads,
                                          processes=spec.processes, cpus=spec.cpus, data=data_options,
                                          # N cells at once share the machine's memory
                                          memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb() / spec.parallel,
                                          parallel=spec.parallel)
-    with RunStore(out_dir) as store:
+    if skip is skip_reason and hasattr(executor, "skip_reason"):
+        skip = executor.skip_reason  # where the cells run (a Ray cluster's GPUs) decides what can run
+    with _closing(executor if owned else None), RunStore(out_dir) as store:
         previous = store.read_run_json()
         def wanted(c: Cell) -> bool:
             status = store.status(c.cell_id)
@@ -147,7 +170,8 @@ def run_sweep(
         store.write_run_json(meta)
         runnable = []
         with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout,
-                      parallel=spec.parallel) as progress:
+                      # on Ray, several cells run at once: each start is said
+                      parallel=spec.parallel if spec.executor == "local" else 2) as progress:
             for cell in todo:
                 reason = skip(cell)
                 if reason:
