@@ -34,6 +34,22 @@ def cluster(shared_cache, tmp_path_factory):
     nodes.shutdown()
 
 
+@pytest.fixture(autouse=True)
+def no_hang():
+    """A test here that waits on a cluster past 4 minutes fails instead of holding CI (SIGALRM in the main
+    thread interrupts ray.wait)."""
+    import signal
+
+    def expired(signum, frame):
+        raise TimeoutError("test_ray_cluster: no result within 240 s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(240)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
 def _runner_of(cell_id: str) -> list[int]:
     """Pids of the cell processes (``rnnbench.runner``) running ``cell_id``."""
     pids = []
