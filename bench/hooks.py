@@ -72,5 +72,27 @@ def slowdown_callbacks(fraction: float) -> list:
 #: harness's instrumented fit FRACTION slower per step, so the overhead verdict can be seen to fail.
 PLANT_OVERHEAD_ENV = "RNNBENCH_PLANT_OVERHEAD"
 
+def overhead_callbacks(fraction: float) -> list:
+    """Keras callbacks that make a whole fit about ``fraction`` slower: after each step, a sleep of
+    ``fraction`` of the time since the previous step ended (its compute and everything Keras did around
+    it), so the plant scales with the fit's wall time, which is what the overhead benchmark compares."""
+    if not fraction:
+        return []
+    import keras
+    from rnnbench.measure import sync_on_loss
+
+    class PlantedOverhead(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self._last = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            sync_on_loss(logs)
+            now = time.perf_counter()
+            time.sleep(fraction * (now - self._last))
+            self._last = time.perf_counter()
+
+    return [PlantedOverhead()]
+
+
 #: Every hook's variable (bench/ab.py strips them from the base side's environment).
 HOOK_ENVS = (FAULT_ENV, PLANT_SLOWDOWN_ENV, PLANT_LABEL_NOISE_ENV, PLANT_OVERHEAD_ENV)

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 from rnnbench import measure
-from rnnbench.hooks import PLANT_OVERHEAD_ENV, slowdown_callbacks
+from rnnbench.hooks import PLANT_OVERHEAD_ENV, overhead_callbacks
 from rnnbench.models import create_model
 from rnnbench.overhead import verdict
 
@@ -58,7 +58,7 @@ def test_harness_overhead(benchmark):
     for _ in range(2):  # compile, and let allocations and caches settle, outside the comparison
         _fit_wall(model, x, y, [measure.step_timer()])
 
-    planted = slowdown_callbacks(float(os.environ.get(PLANT_OVERHEAD_ENV) or 0))
+    planted = overhead_callbacks(float(os.environ.get(PLANT_OVERHEAD_ENV) or 0))
     ratios, reported_ratios, harness_walls, bare_walls = [], [], [], []
     for i in range(PAIRS):
         order = ("harness", "bare") if i % 2 == 0 else ("bare", "harness")
