@@ -31,7 +31,7 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
     ),
     "accuracy": (
         "Is one model more accurate than another beyond the seed-to-seed spread? The seed preset over five seeds "
-        "(mean and 95% interval per model; ~75 min on 2 cores)",
+        "(mean and 95% interval per model; 75-90 min on 2 cores)",
         # The seed preset's settings exactly, so its cells are the seed preset's for seed 0 and the
         # intervals answer the tutorial's own comparison. Five seeds: t(0.975, 4) = 2.78, against 12.7 for two.
         SweepSpec(
@@ -41,13 +41,14 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
     ),
     "default": (
         "Speed and accuracy side by side, every axis touched: a speed grid of 3 models x kernel x device x maxlen x batch x XLA, "
-        "and the tutorial's 4 models trained 8 epochs at maxlen 100 over 2 seeds beside the accuracy ceiling (~12 min on 2 cores)",
+        "and the tutorial's 4 models trained 8 epochs at maxlen 100 over 2 seeds beside the accuracy ceiling (~9 min on 2 cores)",
         # Two parts in one run directory. Speed: every axis of the card, speed only (epochs 0), one seed (a
         # cell's speed is already pooled over timed repeats). Accuracy: the full synthetic set at maxlen 100,
         # where the ceiling is 0.891 and LSTM and GRU leave the 0.5 plateau between epochs 4 and 6
         # (measured: val 0.85 for both after 8 epochs; SimpleRNN overfits, 4x SimpleRNN stays at chance,
         # the tutorial's own finding). Two seeds give the first leaderboard a mean and an interval; the
-        # accuracy preset narrows it. The whole run took about what the speed-only default took (11 min).
+        # accuracy preset narrows it. The whole run took 549 s here, less than the speed-only default it
+        # replaced (about 11 min, two seeds of the speed grid).
         SweepSpec(
             models=("simple_rnn", "lstm", "gru"), kernels=("generic", "cudnn"), devices=("cpu", "gpu"), maxlen=(100, 200),
             batch_size=(64, 256), jit_compile=(False, True), seeds=(0,), epochs=0,
