@@ -35,6 +35,20 @@ class CellOutcome:
     steps: list[dict[str, Any]] = field(default_factory=list)
 
 
+def ok_outcome(cell: Cell, results: list[CellResult], wall_s: float, calibration: dict[str, Any] | None,
+               settings: dict[str, Any]) -> CellOutcome:
+    """A complete cell's outcome, for every executor: its processes' results pooled, efficiency against
+    ``calibration`` (None: empty), and the row fields the executor records (``settings``)."""
+    result = CellResult.pool(results)
+    row = {**result.metrics(calibration["matmul_gflops"] if calibration else None), "wall_s": wall_s, **settings}
+    return CellOutcome(cell, "ok", row, list(result.epochs), list(result.steps))
+
+
+def failed_outcome(cell: Cell, error: str, wall_s: float, settings: dict[str, Any]) -> CellOutcome:
+    """A failed cell's outcome, for every executor."""
+    return CellOutcome(cell, "failed", {"error": error, "wall_s": wall_s, **settings})
+
+
 class Executor(Protocol):
     #: calibration figures measured so far, by (backend, device); None where one failed
     calibrations: dict[tuple[str, str], dict[str, Any] | None]
@@ -197,10 +211,7 @@ class LocalExecutor:
         return self.calibrations[key]
 
     def _ok(self, cell: Cell, results: list[CellResult], wall_s: float, spawner: Spawner) -> CellOutcome:
-        result = CellResult.pool(results)
-        calibration = self.calibrate(cell.backend, cell.device)
-        row = {**result.metrics(calibration["matmul_gflops"] if calibration else None), "wall_s": wall_s, **spawner.settings()}
-        return CellOutcome(cell, "ok", row, list(result.epochs), list(result.steps))
+        return ok_outcome(cell, results, wall_s, self.calibrate(cell.backend, cell.device), spawner.settings())
 
     def _failed(self, cell: Cell, reason: str, wall_s: float, spawner: Spawner) -> CellOutcome:
-        return CellOutcome(cell, "failed", {"error": spawner.failure(cell, reason), "wall_s": wall_s, **spawner.settings()})
+        return failed_outcome(cell, spawner.failure(cell, reason), wall_s, spawner.settings())

@@ -47,7 +47,7 @@ from typing import Any
 
 from rnnbench.devices import gpu_index
 from rnnbench.errors import BadInput
-from rnnbench.executor import CellOutcome
+from rnnbench.executor import CellOutcome, failed_outcome, ok_outcome
 from rnnbench.hooks import HOOK_ENVS
 from rnnbench.plan import skip_reason
 from rnnbench.result import CellResult
@@ -384,11 +384,8 @@ class RayExecutor:
         return {"threads": self.threads, "cpus": None, "host": node.get("host"), "cpu_model": node.get("cpu_model")}
 
     def _ok(self, state: _Cell) -> CellOutcome:
-        result = CellResult.pool(state.results)
         calibration = self.calibrations.get((state.node["node_id"], state.cell.backend, state.cell.device))
-        row = {**result.metrics(calibration["matmul_gflops"] if calibration else None), "wall_s": state.wall_s,
-               **self._settings(state.node)}
-        return CellOutcome(state.cell, "ok", row, list(result.epochs), list(result.steps))
+        return ok_outcome(state.cell, state.results, state.wall_s, calibration, self._settings(state.node))
 
     def _failed(self, state: _Cell, error: str, node: dict[str, Any] | None) -> CellOutcome:
-        return CellOutcome(state.cell, "failed", {"error": error, "wall_s": state.wall_s, **self._settings(node)})
+        return failed_outcome(state.cell, error, state.wall_s, self._settings(node))
