@@ -4,8 +4,9 @@ For the tutorial's LSTM cell (maxlen 500, batch 128) the same ``model.fit`` over
 timed from outside, once with the harness's step timer (a callback that syncs on every step's loss)
 and once bare, in alternating order, PAIRS times, in one process. The bar: harness throughput over bare
 throughput (the bare/harness wall-time ratio) >= 0.98, judged by a test on the pairs
-(bench/overhead.py), not by their median alone: the test fails only when the harness is slower by more
-than 2% with a one-sided Wilcoxon test at 1%, and otherwise prints the median with its 95% interval.
+(bench/overhead.py), not by their median alone: pairs a burst of other work hit (a fit over 1.5x its
+arm's median) are left out, and the test fails only when the harness is slower by more than 2% with a
+one-sided Wilcoxon test at 1% over the rest; otherwise it prints the median with its 95% interval.
 ``RNNBENCH_PLANT_OVERHEAD=0.05`` (test-only) makes the harness's fit 5% slower per step, so the failure
 can be seen.
 
@@ -71,11 +72,12 @@ def test_harness_overhead(benchmark):
         bare_walls.append(walls["bare"])
     ratio = float(np.median(ratios))
     reported = float(np.median(reported_ratios))
-    judged = verdict(ratios)
+    judged = verdict(harness_walls, bare_walls)
     benchmark.extra_info.update(
-        harness_over_bare_throughput=ratio, reported_over_bare_throughput=reported, pairs=PAIRS, steps=STEPS,
-        ratio_ci95=[judged.ci_low, judged.ci_high], p_below_bar=judged.p_below_bar,
-        ratios=ratios, harness_samples_per_s=BATCH * STEPS / float(np.median(harness_walls)),
+        harness_over_bare_throughput=judged.median, all_pairs_median_ratio=ratio,
+        reported_over_bare_throughput=reported, pairs=PAIRS, steps=STEPS, pairs_judged=judged.pairs,
+        pairs_screened=judged.screened, ratio_ci95=[judged.ci_low, judged.ci_high], p_below_bar=judged.p_below_bar,
+        ratios=ratios, harness_walls_s=harness_walls, bare_walls_s=bare_walls, harness_samples_per_s=BATCH * STEPS / float(np.median(harness_walls)),
         bare_samples_per_s=BATCH * STEPS / float(np.median(bare_walls)),
     )
     print(f"\n{judged.describe()}; {STEPS}-step fits; pairs: {[round(r, 4) for r in ratios]}")
