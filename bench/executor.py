@@ -81,7 +81,7 @@ class LocalExecutor:
                  data: dict[str, Any] | None = None,
                  memory_limit_mb: float | None = None, processes: int = 1,
                  cpus: tuple[int, ...] | None = None, parallel: int = 1,
-                 gpu_count: Callable[[], int] | None = None) -> None:
+                 gpu_count: Callable[[], int] | None = None, launch: str = "spawn") -> None:
         if parallel == 1:
             layout = [cpus]
         else:
@@ -92,8 +92,11 @@ class LocalExecutor:
             if threads and threads > len(layout[0]):
                 raise BadInput(f"threads = {threads} is more than the {len(layout[0])} core(s) each of {parallel} "
                                "slots has; lower --threads or --parallel")
-        self.slots = [Spawner(log_dir, timeout_s, threads=threads, data=data, memory_limit_mb=memory_limit_mb, cpus=c)
-                      for c in layout]
+        # Several speed processes per cell exist to sample what differs between fresh processes (address-space
+        # layout, hash seed); children of one fork server would be copies of it, so those cells are spawned.
+        self.launch = launch if processes == 1 else "spawn"
+        self.slots = [Spawner(log_dir, timeout_s, threads=threads, data=data, memory_limit_mb=memory_limit_mb, cpus=c,
+                              launch=self.launch) for c in layout]
         self.spawner = self.slots[0]
         self.processes = processes
         self.calibrations: dict[tuple[str, str], dict[str, Any] | None] = {}
@@ -210,8 +213,23 @@ class LocalExecutor:
             self.calibrations[key] = self.spawner.calibrate(backend, device)
         return self.calibrations[key]
 
+    def close(self) -> None:
+        """Stop the slots' fork servers."""
+        for spawner in self.slots:
+            spawner.close()
+
     def _ok(self, cell: Cell, results: list[CellResult], wall_s: float, spawner: Spawner) -> CellOutcome:
-        return ok_outcome(cell, results, wall_s, self.calibrate(cell.backend, cell.device), spawner.settings())
+        outcome = ok_outcome(cell, results, wall_s, self.calibrate(cell.backend, cell.device), spawner.settings(cell))
+        self._note_launch(outcome, spawner)
+        return outcome
 
     def _failed(self, cell: Cell, reason: str, wall_s: float, spawner: Spawner) -> CellOutcome:
-        return failed_outcome(cell, spawner.failure(cell, reason), wall_s, spawner.settings())
+        outcome = failed_outcome(cell, spawner.failure(cell, reason), wall_s, spawner.settings(cell))
+        self._note_launch(outcome, spawner)
+        return outcome
+
+    def _note_launch(self, outcome: CellOutcome, spawner: Spawner) -> None:
+        """A cell asked to fork but spawned says why in its notes."""
+        if self.launch == "fork" and outcome.row.get("launch") == "spawn":
+            why = spawner.launch_note(outcome.cell) or "no fork server"
+            outcome.row["notes"] = "; ".join(filter(None, [outcome.row.get("notes"), f"launch: spawned ({why})"]))

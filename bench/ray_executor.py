@@ -381,7 +381,9 @@ class RayExecutor:
 
     def _settings(self, node: dict[str, Any] | None) -> dict[str, Any]:
         node = node or {}
-        return {"threads": self.threads, "cpus": None, "host": node.get("host"), "cpu_model": node.get("cpu_model")}
+        # launch: a Ray task runs one cell (max_calls=1), so a fork server there would import as often as it saves
+        return {"threads": self.threads, "cpus": None, "host": node.get("host"), "cpu_model": node.get("cpu_model"),
+                "launch": "spawn"}
 
     def _ok(self, state: _Cell) -> CellOutcome:
         calibration = self.calibrations.get((state.node["node_id"], state.cell.backend, state.cell.device))

@@ -27,6 +27,8 @@ METRIC_COLUMNS = (
     "units",
     # the kernel Keras actually ran (bench/kernel_probe.py), and where a cell's fixed cost goes
     "kernel_effective", "startup_spawn_s", "startup_imports_s", "startup_framework_s", "startup_data_s", "startup_build_s",
+    # how the cell's process started: forked from a fork server, or spawned (bench/spawner.py)
+    "launch",
 )
 CELL_COLUMNS = PARAM_COLUMNS + STATUS_COLUMNS + METRIC_COLUMNS
 #: What a readable cells.csv must start with; extension columns after it may differ between versions.

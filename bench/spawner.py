@@ -6,6 +6,12 @@ timeout kills everything it started) that dies with the parent; it enforces the 
 limit, and reads back the typed result (bench/result.py). Scheduling (which cell when, how many
 processes, pooling) is the executor's (bench/executor.py), so another executor (slots in parallel,
 Ray) reuses this process contract, the calibration and the result type unchanged.
+
+With ``launch="fork"`` a CPU cell's process is forked from a fork server (bench/fork_server.py) that has
+already imported the framework in the very environment the cell would be spawned with, instead of a new
+interpreter importing it again: the same process contract (own session, cores, environment, log,
+timeout, memory limit, result file) at a fraction of the fixed cost. The row's ``launch`` column says
+which way each cell started.
 """
 
 from __future__ import annotations
@@ -23,10 +29,13 @@ from typing import Any
 
 from rnnbench.devices import gpu_index
 from rnnbench.errors import BadInput
+from rnnbench.fork_server import FORK_BACKENDS, ForkRefused, ForkServer, ForkServerError
 from rnnbench.result import CellResult
-from rnnbench.spec import Cell, resolve_threads
+from rnnbench.spec import LAUNCHES, Cell, resolve_threads
 
 STDERR_TAIL_LINES = 5
+#: fork servers a spawner keeps (one per environment: backend, seed, GPU); the oldest goes beyond this
+MAX_FORK_SERVERS = 2
 #: A sweep's scratch folder inside its run directory: the prefix marks it as the harness's own.
 SCRATCH_PREFIX = ".rnnbench-scratch-"
 WATCH_INTERVAL_S = 0.2
@@ -130,7 +139,10 @@ class Spawner:
 
     def __init__(self, log_dir: Path, timeout_s: float, threads: int | None = None,
                  data: dict[str, Any] | None = None,
-                 memory_limit_mb: float | None = None, cpus: tuple[int, ...] | None = None) -> None:
+                 memory_limit_mb: float | None = None, cpus: tuple[int, ...] | None = None,
+                 launch: str = "spawn") -> None:
+        if launch not in LAUNCHES:
+            raise BadInput(f"launch must be one of {', '.join(LAUNCHES)}, got {launch!r}")
         if cpus:
             check_cpus(cpus)
         self.log_dir = Path(log_dir)
@@ -140,6 +152,13 @@ class Spawner:
         self.threads = resolve_threads(threads, self.cpus)
         #: keyword arguments of rnnbench.datasets.padded for every cell (file, columns, opt-ins)
         self.data = dict(data or {})
+        self.launch = launch
+        #: fork servers by the environment they serve (insertion order: oldest first)
+        self._servers: dict[tuple[tuple[str, str], ...], ForkServer] = {}
+        #: why the fork server could not serve an environment: its cells spawn, and say so once
+        self._refused: dict[tuple[tuple[str, str], ...], str] = {}
+        #: how each cell's last process started, for its row, and why it was spawned when fork was asked for
+        self._launched: dict[str, tuple[str, str | None]] = {}
 
     def work_dir(self) -> Path:
         """Job and result files live in the run directory, in a scratch folder named for this sweep process,
@@ -180,32 +199,104 @@ class Spawner:
                 os.killpg(proc.pid, signal.SIGKILL)
                 return proc.wait(), reason
 
+    def _fork_server(self, env: dict[str, str]) -> ForkServer | None:
+        """The fork server for ``env`` (started on first use), or None when none can serve it."""
+        key = tuple(sorted(env.items()))
+        server = self._servers.get(key)
+        if server is not None and not server.alive():  # died (or was stopped): a new one
+            del self._servers[key]
+            server.close()
+            server = None
+        if server is None and key not in self._refused:
+            try:
+                server = ForkServer(env, self.cpus, self.work_dir() / f"fork-server-{len(self._servers)}.err",
+                                    preexec=_child_setup(self.cpus))
+            except (ForkServerError, OSError) as exc:  # refused, or could not start: its cells are spawned
+                self._refused[key] = str(exc)
+                return None
+            self._servers[key] = server
+            while len(self._servers) > MAX_FORK_SERVERS:
+                self._servers.pop(next(iter(self._servers))).close()
+        return server
+
+    def close(self) -> None:
+        """Stop this spawner's fork servers."""
+        for server in self._servers.values():
+            server.close()
+        self._servers.clear()
+
     def spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any], gpu: int | None = None) -> tuple[CellResult | None, str]:
         """One child process for ``cell``: its result, or None and why it failed. ``gpu``: the GPU index a
         parallel slot gave this GPU cell (default: the one its device names)."""
+        spawned_at = time.time()  # before a fork server's start: the first cell it serves pays for it
+        env = {**child_env(cell, self.threads), **({} if gpu is None else {"CUDA_VISIBLE_DEVICES": str(gpu)})}
+        # CPU cells of a checked backend only: a fork server's import never touches a GPU, but no GPU run has
+        # checked that here.
+        forkable = self.launch == "fork" and cell.device == "cpu" and cell.backend in FORK_BACKENDS
+        server = self._fork_server(env) if forkable else None
+        why = None if self.launch != "fork" else f"only {', '.join(FORK_BACKENDS)} CPU cells fork" if not forkable \
+            else self._refused.get(tuple(sorted(env.items())))
         with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=self.work_dir()) as tmp:
             job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job.write_text(json.dumps({
                 "cell": cell.to_dict(), "threads": self.threads,
-                "data": self.data, "spawned_at": time.time(),
+                "data": self.data, "spawned_at": spawned_at,
                 **extra,
             }))
             # The first process of a cell starts its log; further speed processes append to it.
-            with open(log_path, "ab" if extra.get("speed_only") else "wb") as log:
-                # A new session, so a timeout kills the child and anything it started.
-                proc = subprocess.Popen(
-                    [sys.executable, "-P", "-m", "rnnbench.runner", str(job), str(result)],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env={**child_env(cell, self.threads), **({} if gpu is None else {"CUDA_VISIBLE_DEVICES": str(gpu)})},
-                    start_new_session=True, preexec_fn=_child_setup(self.cpus),
-                )
-                code, stop_reason = self._watch(proc)
+            append = bool(extra.get("speed_only"))
+            forked = None
+            if server is not None:
+                forked = self._run_forked(server, [str(job), str(result)], env, log_path, append)
+            self._launched[cell.cell_id] = ("fork", None) if forked is not None else \
+                ("spawn", self._refused.get(tuple(sorted(env.items())), why))
+            if forked is not None:
+                code, stop_reason = forked
+            else:
+                with open(log_path, "ab" if append else "wb") as log:
+                    # A new session, so a timeout kills the child and anything it started.
+                    proc = subprocess.Popen(
+                        [sys.executable, "-P", "-m", "rnnbench.runner", str(job), str(result)],
+                        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                        start_new_session=True, preexec_fn=_child_setup(self.cpus),
+                    )
+                    code, stop_reason = self._watch(proc)
             if stop_reason is None and code == 0 and result.is_file():
                 try:
                     return CellResult.from_json(result.read_text()), ""
                 except (ValueError, TypeError) as exc:
                     return None, f"the cell process wrote an unreadable result ({exc})"
         return None, stop_reason or _describe_exit(code)
+
+    def _run_forked(self, server: ForkServer, argv: list[str], env: dict[str, str], log_path: Path,
+                    append: bool) -> tuple[int, str | None] | None:
+        """A cell's process forked by ``server``, watched like a spawned one (timeout, memory limit): its exit
+        code and why it was stopped; None when the server refused to fork (spawn it instead)."""
+        try:
+            pid = server.start(argv, env, self.cpus, log_path, append)
+        except ForkRefused as exc:
+            self._refused[tuple(sorted(env.items()))] = str(exc)
+            return None
+        except ForkServerError as exc:
+            return 1, str(exc)
+        deadline = time.monotonic() + self.timeout_s
+        try:
+            while (code := server.wait(WATCH_INTERVAL_S)) is None:
+                reason = None
+                if time.monotonic() > deadline:
+                    reason = f"timed out after {self.timeout_s:g} s"
+                elif self.memory_limit_mb and (rss := _rss_mb(pid)) > self.memory_limit_mb:
+                    reason = f"exceeded the memory limit of {self.memory_limit_mb:g} MB (resident {rss:.0f} MB)"
+                if reason:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)  # the child leads its own session and group
+                    except ProcessLookupError:
+                        pass
+                    server.wait(60.0)
+                    return -signal.SIGKILL, reason
+        except ForkServerError as exc:
+            return 1, str(exc)
+        return code, None
 
     def log_path(self, cell: Cell) -> Path:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -217,6 +308,14 @@ class Spawner:
         tail = _tail(log_path)
         return f"{reason}; log {log_path.name}" + (f": {tail}" if tail else "")
 
-    def settings(self) -> dict[str, Any]:
-        """The executor's settings a row records: threads, and the cores when confined to some."""
-        return {"threads": self.threads, "cpus": ",".join(map(str, self.cpus)) if self.cpus else None}
+    def settings(self, cell: Cell | None = None) -> dict[str, Any]:
+        """The executor's settings a row records: threads, the cores when confined to some, and (with
+        ``cell``) how its process started."""
+        row = {"threads": self.threads, "cpus": ",".join(map(str, self.cpus)) if self.cpus else None}
+        if cell is not None:
+            row["launch"] = self._launched.get(cell.cell_id, (None, None))[0]
+        return row
+
+    def launch_note(self, cell: Cell) -> str | None:
+        """Why ``cell`` was spawned although fork was asked for (None: it was not)."""
+        return self._launched.get(cell.cell_id, (None, None))[1]

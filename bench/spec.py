@@ -27,6 +27,8 @@ from rnnbench.models import KERNELS, get_spec, list_models
 
 BACKENDS = ("tensorflow", "jax", "torch")
 EXECUTORS = ("local", "ray")
+#: how a cell's process starts (bench/spawner.py)
+LAUNCHES = ("fork", "spawn")
 _DEVICE_RE = re.compile(r"^(cpu|gpu|gpu:\d+)$")
 _MAX_MAXLEN = 100_000
 #: The tutorial's recurrent width. A cell at this width hashes as cells did before ``units`` was an axis,
@@ -151,6 +153,9 @@ class SweepSpec:
     #: cells run at once on this machine, each in a slot of its own cores (and, on a GPU cell, its own GPU).
     #: 1 (the default) gives a cell the whole machine, the cleanest timings; README "Scale" says what N costs.
     parallel: int = 1
+    #: how a CPU cell's process starts (bench/spawner.py): "fork", from a fork server that has imported the
+    #: framework (bench/fork_server.py), or "spawn", a new interpreter. Not part of a cell's identity.
+    launch: str = "fork"
     #: where cells run: "local" (this machine) or "ray" (one Ray task per cell, on a cluster:
     #: bench/ray_executor.py). Not part of a cell's identity.
     executor: str = "local"
@@ -245,6 +250,8 @@ class SweepSpec:
             raise BadInput(f"processes must be an integer between 1 and 100, got {self.processes!r}")
         if not _int_in(self.parallel, 1, 1024):
             raise BadInput(f"parallel must be an integer between 1 and 1024, got {self.parallel!r}")
+        if self.launch not in LAUNCHES:
+            raise BadInput(f"unknown launch {self.launch!r}{_closest(str(self.launch), LAUNCHES)}; known: {', '.join(LAUNCHES)}")
         if self.executor not in EXECUTORS:
             raise BadInput(f"unknown executor {self.executor!r}{_closest(str(self.executor), EXECUTORS)}; known executors: "
                            f"{', '.join(EXECUTORS)}")

@@ -131,7 +131,7 @@ def run_sweep(
                                          processes=spec.processes, cpus=spec.cpus, data=data_options,
                                          # N cells at once share the machine's memory
                                          memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb() / spec.parallel,
-                                         parallel=spec.parallel)
+                                         parallel=spec.parallel, launch=spec.launch)
     if skip is skip_reason and hasattr(executor, "skip_reason"):
         skip = executor.skip_reason  # where the cells run (a Ray cluster's GPUs) decides what can run
     with _closing(executor if owned else None), RunStore(out_dir) as store:

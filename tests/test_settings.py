@@ -34,7 +34,7 @@ def test_every_flag_sets_its_spec_field(setting):
              "train_samples": "200", "test_samples": "100", "speed_target_s": "0.5", "timeout_s": "60",
              "memory_limit_mb": "900", "threads": "1", "cpus": "0", "processes": "2", "max_cells": "50",
              "text_column": "review", "label_column": "stars", "parallel": "2",
-             "units": "128", "executor": "ray", "ray_address": "auto"}[setting.name]
+             "units": "128", "executor": "ray", "ray_address": "auto", "launch": "spawn"}[setting.name]
     for flag in (setting.flag, *setting.aliases):
         spec = _spec_from_args(build_parser().parse_args(["run", "--preset", "smoke", flag, value]))
         got = getattr(spec, setting.name)

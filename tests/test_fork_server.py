@@ -1,0 +1,154 @@
+"""The fork server (bench/fork_server.py): a CPU cell forked from a process that has imported the framework
+gives the same figures as a spawned one, keeps the process contract, and falls back to spawning."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pandas as pd
+import pytest
+from rnnbench.errors import BadInput
+from rnnbench.hooks import FAULT_ENV
+from rnnbench.result import STARTUP_PHASES
+from rnnbench.spawner import Spawner
+from rnnbench.spec import SweepSpec
+from rnnbench.sweep import run_sweep
+
+TINY = dict(kernels=("generic",), maxlen=(16,), batch_size=(32,), epochs=1, train_samples=256, test_samples=128,
+            speed_target_s=0.2)
+
+
+def _cell(**kw):
+    return SweepSpec(**{**TINY, "models": ("lstm",), **kw}).expand()[0]
+
+
+@pytest.fixture
+def spawners(tmp_path):
+    made = []
+
+    def make(launch, **kw):
+        spawner = Spawner(tmp_path / launch / "logs", 300, threads=1, launch=launch, **kw)
+        made.append(spawner)
+        return spawner
+
+    yield make
+    for spawner in made:
+        spawner.close()
+
+
+def test_a_forked_cell_measures_what_a_spawned_one_does_and_starts_sooner(spawners):
+    # Op determinism is on (no XLA): the same seed must train to the very same accuracy and loss either way.
+    cell = _cell()
+    results, spawner = {}, None
+    for launch in ("spawn", "fork", "fork"):  # the second fork: a warm server, its first fork paid for the import
+        spawner = spawners(launch) if launch not in results else spawner
+        result, reason = spawner.spawn(cell, spawner.log_path(cell), {})
+        assert result is not None, reason
+        assert spawner.settings(cell)["launch"] == launch
+        results.setdefault(launch, []).append(result)
+    spawned, (first_fork, warm_fork) = results["spawn"][0], results["fork"]
+    for forked in (first_fork, warm_fork):
+        assert forked.params == spawned.params
+        assert forked.test_acc == spawned.test_acc and forked.test_loss == spawned.test_loss
+        assert [e["loss"] for e in forked.epochs] == [e["loss"] for e in spawned.epochs]
+        assert forked.kernel_effective == spawned.kernel_effective
+        assert all(getattr(forked, phase) is not None for phase in STARTUP_PHASES)
+    # The framework was imported before the fork: a warm server's child skips that phase's import.
+    assert warm_fork.startup_framework_s < spawned.startup_framework_s / 2
+    assert warm_fork.startup_s < spawned.startup_s
+
+
+def test_a_forked_cell_runs_on_its_cores_with_its_log(spawners):
+    cores = sorted(os.sched_getaffinity(0))[:1]
+    spawner = spawners("fork", cpus=tuple(cores))
+    cell = _cell(epochs=0)
+    result, reason = spawner.spawn(cell, spawner.log_path(cell), {})
+    assert result is not None, reason
+    first_line = spawner.log_path(cell).read_text().splitlines()[0]
+    assert first_line.startswith(f"rnnbench cell {cell.cell_id}") and f"cores {cores[0]}," in first_line
+    assert spawner.settings(cell) == {"threads": 1, "cpus": str(cores[0]), "launch": "fork"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, expected", [("raise", "exited with code 1"), ("segfault", "killed by SIGSEGV"),
+                                            ("hang", "timed out after 15 s")])
+def test_a_failing_forked_cell_leaves_the_server_serving(spawners, monkeypatch, kind, expected):
+    spawner = spawners("fork")
+    spawner.timeout_s = 15
+    monkeypatch.setenv(FAULT_ENV, f"simple_rnn:{kind}")
+    bad, good = _cell(models=("simple_rnn",), epochs=0), _cell(epochs=0)
+    result, reason = spawner.spawn(bad, spawner.log_path(bad), {})
+    assert result is None and expected in reason
+    assert spawner.settings(bad)["launch"] == "fork"
+    if kind == "raise":
+        assert "RuntimeError: injected fault" in spawner.log_path(bad).read_text()
+    result, reason = spawner.spawn(good, spawner.log_path(good), {})  # same environment: the same server
+    assert result is not None, reason
+    assert len(spawner._servers) == 1
+
+
+def test_a_server_that_dies_mid_cell_fails_that_cell_and_a_new_one_serves_the_next(spawners, monkeypatch):
+    monkeypatch.setenv(FAULT_ENV, "simple_rnn:hang")
+    spawner = spawners("fork")
+    bad, good = _cell(models=("simple_rnn",), epochs=0), _cell(epochs=0)
+    spawner.spawn(good, spawner.log_path(good), {})  # start the server for this environment
+    (server,) = spawner._servers.values()
+    threading.Timer(3.0, lambda: os.kill(server.proc.pid, signal.SIGKILL)).start()
+    start = time.monotonic()
+    result, reason = spawner.spawn(bad, spawner.log_path(bad), {})
+    assert result is None and "fork server died" in reason
+    assert time.monotonic() - start < 60  # the hanging child died with its server; nothing waited for the timeout
+    result, reason = spawner.spawn(good, spawner.log_path(good), {})
+    assert result is not None, reason
+    assert spawner.settings(good)["launch"] == "fork" and spawner._servers[next(iter(spawner._servers))] is not server
+
+
+def test_a_server_whose_imports_start_a_thread_refuses_and_the_cell_spawns(tmp_path, monkeypatch):
+    # A sitecustomize that starts a thread at interpreter start: forking then could copy a held lock.
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import threading, time\n"
+                                           "threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n")
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    spec = SweepSpec(models=("lstm",), **{**TINY, "epochs": 0})
+    run_sweep(spec, tmp_path / "run", quiet=True)
+    row = pd.read_csv(tmp_path / "run" / "cells.csv").iloc[0]
+    assert row.status == "ok" and row.launch == "spawn"
+    assert "launch: spawned (refused: the imports started 1 Python thread(s)" in row.notes
+
+
+def test_a_sweep_records_how_each_cell_started(tmp_path):
+    run_sweep(SweepSpec(models=("lstm", "gru"), **{**TINY, "epochs": 0}), tmp_path / "fork", quiet=True)
+    assert set(pd.read_csv(tmp_path / "fork" / "cells.csv").launch) == {"fork"}
+    run_sweep(SweepSpec(models=("gru",), launch="spawn", **{**TINY, "epochs": 0}), tmp_path / "spawn", quiet=True)
+    assert set(pd.read_csv(tmp_path / "spawn" / "cells.csv").launch) == {"spawn"}
+    # Several speed processes sample fresh processes: they are spawned even when fork is asked for.
+    run_sweep(SweepSpec(models=("gru",), processes=2, **{**TINY, "epochs": 0}), tmp_path / "procs", quiet=True)
+    assert set(pd.read_csv(tmp_path / "procs" / "cells.csv").launch) == {"spawn"}
+
+
+def test_no_fork_server_outlives_its_sweep(tmp_path):
+    run_sweep(SweepSpec(models=("gru",), **{**TINY, "epochs": 0}), tmp_path, quiet=True)
+    mine = str(os.getpid())
+    servers = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+            with open(f"/proc/{pid}/stat") as f:
+                ppid = f.read().rsplit(")", 1)[1].split()[1]
+        except OSError:
+            continue
+        if b"rnnbench.fork_server" in cmd and ppid == mine:
+            servers.append(pid)
+    assert servers == []
+
+
+def test_an_unknown_launch_is_refused():
+    with pytest.raises(BadInput, match="unknown launch 'forkk'.*fork"):
+        SweepSpec(launch="forkk")
+    with pytest.raises(BadInput, match="launch must be one of"):
+        Spawner("/tmp", 10, launch="exec")
