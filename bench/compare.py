@@ -232,6 +232,10 @@ def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_a
         # Throughput under other thread settings is another measurement, not a change of the code.
         note = [f"{key} differ: {b.get(key) or 'all'} vs {n.get(key) or 'all'}" for key in ("threads", "cpus")
                 if (b.get(key) or "") != (n.get(key) or "")]
+        # A row from before the launch column was spawned.
+        launches = [(row.get("launch") if isinstance(row.get("launch"), str) else None) or "spawn" for row in (b, n)]
+        if launches[0] != launches[1]:
+            note.append(f"launch differ: {launches[0]} vs {launches[1]}")
         scale = 1.0  # multiplies new step times to put them on the baseline machine's scale
         if cross_machine:
             bc, nc = base.calibration(b["backend"], b["device"]), new.calibration(n["backend"], n["device"])

@@ -229,7 +229,12 @@ class LocalExecutor:
         return outcome
 
     def _note_launch(self, outcome: CellOutcome, spawner: Spawner) -> None:
-        """A cell asked to fork but spawned says why in its notes."""
-        if self.launch == "fork" and outcome.row.get("launch") == "spawn":
-            why = spawner.launch_note(outcome.cell) or "no fork server"
-            outcome.row["notes"] = "; ".join(filter(None, [outcome.row.get("notes"), f"launch: spawned ({why})"]))
+        """A forked cell's notes say what that changes; a cell asked to fork but spawned says why."""
+        note = None
+        if outcome.row.get("launch") == "fork" and outcome.status == "ok":
+            note = ("peak_rss_mb: forked from a fork server, the framework's library pages count only where this "
+                    "cell touched them (lower than a spawned cell's; docs/scale.md)")
+        elif self.launch == "fork" and outcome.row.get("launch") == "spawn":
+            note = f"launch: spawned ({spawner.launch_note(outcome.cell) or 'no fork server'})"
+        if note:
+            outcome.row["notes"] = "; ".join(filter(None, [outcome.row.get("notes"), note]))

@@ -97,13 +97,25 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child(request: dict[str, Any], channel: int) -> None:
+def _flush_c_stdio() -> None:
+    """Flush C stdio buffers (a library's printf to the log): ``os._exit`` would drop them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass
+
+
+def _child(request: dict[str, Any], channel: int, server_pid: int) -> None:
     """In the forked child: become the cell process the request describes, run it, and exit."""
     code = 1
     try:
         os.close(channel)  # the server's answers are not the child's to write
         os.setsid()
         _die_with_parent()
+        if os.getppid() != server_pid:  # the server died before the line above: nobody would watch this cell
+            os._exit(1)
         if request.get("cpus"):
             os.sched_setaffinity(0, request["cpus"])
         os.environ.clear()
@@ -131,6 +143,7 @@ def _child(request: dict[str, Any], channel: int) -> None:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
+            _flush_c_stdio()
         finally:
             os._exit(code)
 
@@ -159,9 +172,10 @@ def serve() -> int:
             return 0
         sys.stdout.flush()
         sys.stderr.flush()
+        server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _child(request, channel)
+            _child(request, channel, server_pid)
         answer(json.dumps({"pid": pid}))
         _, status = os.waitpid(pid, 0)
         answer(json.dumps({"exit": os.waitstatus_to_exitcode(status)}))
@@ -235,22 +249,32 @@ class ForkServer:
         if line is not None and line.startswith("refused"):
             self.close()
             raise ForkRefused(line)
-        if line is None or not line.startswith("{"):
-            raise ForkServerError(f"the fork server did not fork ({line or self._stderr_tail()})")
-        return int(json.loads(line)["pid"])
+        return int(self._answer(line, "pid", "did not fork"))
+
+    def _answer(self, line: str | None, key: str, failed: str) -> Any:
+        """``key`` of the server's JSON answer ``line``. Anything else (no answer, another answer) means the
+        two sides are out of step: the server is stopped, so the next cell cannot read this one's answer."""
+        try:
+            return json.loads(line)[key]
+        except (TypeError, ValueError, KeyError):
+            tail = line or self._stderr_tail()
+            self.close()
+            raise ForkServerError(f"the fork server {failed} ({tail})") from None
 
     def wait(self, timeout_s: float) -> int | None:
         """The child's exit code (negative: killed by that signal), or None if it is still running after
         ``timeout_s``. ForkServerError if the server died meanwhile."""
         line = self._line(timeout_s)
         if line is not None:
-            return int(json.loads(line)["exit"])
+            return int(self._answer(line, "exit", "answered out of step"))
         if not self.alive():
-            raise ForkServerError(f"the fork server died ({self._stderr_tail()})")
+            tail = self._stderr_tail()
+            self.close()
+            raise ForkServerError(f"the fork server died ({tail})")
         return None
 
     def close(self) -> None:
-        """Stop the server (its idle children die with it)."""
+        """Stop the server (a child still running dies with it)."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()

@@ -29,13 +29,14 @@ from typing import Any
 
 from rnnbench.devices import gpu_index
 from rnnbench.errors import BadInput
-from rnnbench.fork_server import FORK_BACKENDS, ForkRefused, ForkServer, ForkServerError
+from rnnbench.fork_server import FORK_BACKENDS, START_TIMEOUT_S, ForkRefused, ForkServer, ForkServerError
 from rnnbench.result import CellResult
 from rnnbench.spec import LAUNCHES, Cell, resolve_threads
 
 STDERR_TAIL_LINES = 5
-#: fork servers a spawner keeps (one per environment: backend, seed, GPU); the oldest goes beyond this
-MAX_FORK_SERVERS = 2
+#: fork servers a spawner runs at most (one per environment: a sweep's seeds and backends); cells of a further
+#: environment are spawned. Each holds an imported framework (docs/scale.md: its memory).
+MAX_FORK_SERVERS = 4
 #: A sweep's scratch folder inside its run directory: the prefix marks it as the harness's own.
 SCRATCH_PREFIX = ".rnnbench-scratch-"
 WATCH_INTERVAL_S = 0.2
@@ -200,23 +201,28 @@ class Spawner:
                 return proc.wait(), reason
 
     def _fork_server(self, env: dict[str, str]) -> ForkServer | None:
-        """The fork server for ``env`` (started on first use), or None when none can serve it."""
+        """The fork server for ``env`` (started on first use), or None when none can serve it: it refused or
+        failed to start (remembered: that environment's cells spawn), or MAX_FORK_SERVERS already run."""
         key = tuple(sorted(env.items()))
         server = self._servers.get(key)
-        if server is not None and not server.alive():  # died (or was stopped): a new one
+        if server is not None and not server.alive():  # died, or stopped when it answered out of step: a new one
             del self._servers[key]
             server.close()
             server = None
         if server is None and key not in self._refused:
+            if len(self._servers) >= MAX_FORK_SERVERS:
+                # No eviction: with seeds the innermost axis, cells cycle through environments, and evicting
+                # would start a server (a full import) for nearly every cell, dearer than spawning it.
+                self._refused[key] = f"{MAX_FORK_SERVERS} fork servers already serve this slot's other environments"
+                return None
+            err = Path(tempfile.mkstemp(prefix="fork-server-", suffix=".err", dir=self.work_dir())[1])
             try:
-                server = ForkServer(env, self.cpus, self.work_dir() / f"fork-server-{len(self._servers)}.err",
-                                    preexec=_child_setup(self.cpus))
+                server = ForkServer(env, self.cpus, err, preexec=_child_setup(self.cpus),
+                                    start_timeout_s=min(START_TIMEOUT_S, self.timeout_s))
             except (ForkServerError, OSError) as exc:  # refused, or could not start: its cells are spawned
                 self._refused[key] = str(exc)
                 return None
             self._servers[key] = server
-            while len(self._servers) > MAX_FORK_SERVERS:
-                self._servers.pop(next(iter(self._servers))).close()
         return server
 
     def close(self) -> None:
@@ -228,14 +234,15 @@ class Spawner:
     def spawn(self, cell: Cell, log_path: Path, extra: dict[str, Any], gpu: int | None = None) -> tuple[CellResult | None, str]:
         """One child process for ``cell``: its result, or None and why it failed. ``gpu``: the GPU index a
         parallel slot gave this GPU cell (default: the one its device names)."""
-        spawned_at = time.time()  # before a fork server's start: the first cell it serves pays for it
         env = {**child_env(cell, self.threads), **({} if gpu is None else {"CUDA_VISIBLE_DEVICES": str(gpu)})}
+        key = tuple(sorted(env.items()))
         # CPU cells of a checked backend only: a fork server's import never touches a GPU, but no GPU run has
         # checked that here.
         forkable = self.launch == "fork" and cell.device == "cpu" and cell.backend in FORK_BACKENDS
+        spawned_at = time.time()  # before a fork server's start: the first cell it serves pays for that
         server = self._fork_server(env) if forkable else None
-        why = None if self.launch != "fork" else f"only {', '.join(FORK_BACKENDS)} CPU cells fork" if not forkable \
-            else self._refused.get(tuple(sorted(env.items())))
+        if server is None:
+            spawned_at = time.time()  # a server that refused or failed is not this spawned cell's start-up
         with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=self.work_dir()) as tmp:
             job, result = Path(tmp) / "job.json", Path(tmp) / "result.json"
             job.write_text(json.dumps({
@@ -245,11 +252,12 @@ class Spawner:
             }))
             # The first process of a cell starts its log; further speed processes append to it.
             append = bool(extra.get("speed_only"))
-            forked = None
+            forked = why = None
             if server is not None:
-                forked = self._run_forked(server, [str(job), str(result)], env, log_path, append)
-            self._launched[cell.cell_id] = ("fork", None) if forked is not None else \
-                ("spawn", self._refused.get(tuple(sorted(env.items())), why))
+                forked, why = self._run_forked(server, [str(job), str(result)], env, log_path, append)
+            elif self.launch == "fork":
+                why = self._refused.get(key) if forkable else f"only {', '.join(FORK_BACKENDS)} CPU cells fork"
+            self._launched[cell.cell_id] = ("fork", None) if forked is not None else ("spawn", why)
             if forked is not None:
                 code, stop_reason = forked
             else:
@@ -269,16 +277,16 @@ class Spawner:
         return None, stop_reason or _describe_exit(code)
 
     def _run_forked(self, server: ForkServer, argv: list[str], env: dict[str, str], log_path: Path,
-                    append: bool) -> tuple[int, str | None] | None:
-        """A cell's process forked by ``server``, watched like a spawned one (timeout, memory limit): its exit
-        code and why it was stopped; None when the server refused to fork (spawn it instead)."""
+                    append: bool) -> tuple[tuple[int, str | None] | None, str | None]:
+        """A cell's process forked by ``server``, watched like a spawned one (timeout, memory limit): (its exit
+        code and why it was stopped, None); or (None, why) when no child was forked, so the cell is spawned."""
         try:
             pid = server.start(argv, env, self.cpus, log_path, append)
         except ForkRefused as exc:
             self._refused[tuple(sorted(env.items()))] = str(exc)
-            return None
-        except ForkServerError as exc:
-            return 1, str(exc)
+            return None, str(exc)
+        except ForkServerError as exc:  # gone or out of step: stopped, and the next cell starts a new one
+            return None, str(exc)
         deadline = time.monotonic() + self.timeout_s
         try:
             while (code := server.wait(WATCH_INTERVAL_S)) is None:
@@ -292,11 +300,12 @@ class Spawner:
                         os.killpg(pid, signal.SIGKILL)  # the child leads its own session and group
                     except ProcessLookupError:
                         pass
-                    server.wait(60.0)
-                    return -signal.SIGKILL, reason
+                    if server.wait(60.0) is None:  # no exit answer: stop it rather than read it as the next cell's
+                        server.close()
+                    return (-signal.SIGKILL, reason), None
         except ForkServerError as exc:
-            return 1, str(exc)
-        return code, None
+            return (1, str(exc)), None
+        return (code, None), None
 
     def log_path(self, cell: Cell) -> Path:
         self.log_dir.mkdir(parents=True, exist_ok=True)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import threading
 import time
 
 import pandas as pd
 import pytest
+from rnnbench import spawner as spawner_module
 from rnnbench.errors import BadInput
+from rnnbench.fork_server import ForkServer, ForkServerError
 from rnnbench.hooks import FAULT_ENV
 from rnnbench.result import STARTUP_PHASES
 from rnnbench.spawner import Spawner
@@ -113,25 +116,57 @@ def test_a_server_whose_imports_start_a_thread_refuses_and_the_cell_spawns(tmp_p
     (site / "sitecustomize.py").write_text("import threading, time\n"
                                            "threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n")
     monkeypatch.setenv("PYTHONPATH", str(site))
-    spec = SweepSpec(models=("lstm",), **{**TINY, "epochs": 0})
+    spec = SweepSpec(models=("lstm",), launch="fork", **{**TINY, "epochs": 0})
     run_sweep(spec, tmp_path / "run", quiet=True)
     row = pd.read_csv(tmp_path / "run" / "cells.csv").iloc[0]
     assert row.status == "ok" and row.launch == "spawn"
     assert "launch: spawned (refused: the imports started 1 Python thread(s)" in row.notes
 
 
+def test_an_answer_out_of_step_stops_the_server_instead_of_misleading_the_next_cell(tmp_path):
+    # The previous cell's exit answer still unread (its wait gave up): the next start must not take it for a
+    # pid, and the server must go, so nothing it forks runs unwatched.
+    server = ForkServer.__new__(ForkServer)
+    server.proc = subprocess.Popen(["sleep", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    server.stderr_path, server._buffer = tmp_path / "err", b'{"exit": 0}\n'
+    with pytest.raises(ForkServerError, match="did not fork"):
+        server.start(["job", "result"], {}, None, tmp_path / "log", False)
+    assert not server.alive()
+
+
+def test_beyond_the_server_cap_an_environment_s_cells_spawn_and_say_why(tmp_path, monkeypatch):
+    # Seeds are the innermost axis: a server per seed, up to the cap; the next seed's cells spawn, not evict.
+    monkeypatch.setattr(spawner_module, "MAX_FORK_SERVERS", 1)
+    run_sweep(SweepSpec(models=("gru",), seeds=(0, 1), launch="fork", **{**TINY, "epochs": 0}), tmp_path, quiet=True)
+    rows = pd.read_csv(tmp_path / "cells.csv").set_index("seed")
+    assert rows.loc[0, "launch"] == "fork" and rows.loc[1, "launch"] == "spawn"
+    assert "launch: spawned (1 fork servers already serve this slot's other environments)" in rows.loc[1, "notes"]
+
+
 def test_a_sweep_records_how_each_cell_started(tmp_path):
-    run_sweep(SweepSpec(models=("lstm", "gru"), **{**TINY, "epochs": 0}), tmp_path / "fork", quiet=True)
-    assert set(pd.read_csv(tmp_path / "fork" / "cells.csv").launch) == {"fork"}
-    run_sweep(SweepSpec(models=("gru",), launch="spawn", **{**TINY, "epochs": 0}), tmp_path / "spawn", quiet=True)
-    assert set(pd.read_csv(tmp_path / "spawn" / "cells.csv").launch) == {"spawn"}
+    run_sweep(SweepSpec(models=("lstm", "gru"), launch="fork", **{**TINY, "epochs": 0}), tmp_path / "fork", quiet=True)
+    forked = pd.read_csv(tmp_path / "fork" / "cells.csv")
+    assert set(forked.launch) == {"fork"}
+    assert forked.notes.str.contains("peak_rss_mb: forked from a fork server").all()  # what fork changes, per row
+    assert SweepSpec().launch == "spawn"  # the default: figures as they always were
+    run_sweep(SweepSpec(models=("gru",), **{**TINY, "epochs": 0}), tmp_path / "spawn", quiet=True)
+    spawned = pd.read_csv(tmp_path / "spawn" / "cells.csv")
+    assert set(spawned.launch) == {"spawn"} and not spawned.notes.fillna("").str.contains("fork").any()
     # Several speed processes sample fresh processes: they are spawned even when fork is asked for.
-    run_sweep(SweepSpec(models=("gru",), processes=2, **{**TINY, "epochs": 0}), tmp_path / "procs", quiet=True)
+    run_sweep(SweepSpec(models=("gru",), processes=2, launch="fork", **{**TINY, "epochs": 0}), tmp_path / "procs",
+              quiet=True)
     assert set(pd.read_csv(tmp_path / "procs" / "cells.csv").launch) == {"spawn"}
+    # compare says when two rows started differently
+    from rnnbench.compare import compare_runs
+    from rnnbench.store import load_run
+
+    notes = [f.note for f in compare_runs(load_run(tmp_path / "spawn"), load_run(tmp_path / "fork")).findings
+             if f.check == "speed"]
+    assert notes and all("launch differ: spawn vs fork" in note for note in notes)
 
 
 def test_no_fork_server_outlives_its_sweep(tmp_path):
-    run_sweep(SweepSpec(models=("gru",), **{**TINY, "epochs": 0}), tmp_path, quiet=True)
+    run_sweep(SweepSpec(models=("gru",), launch="fork", **{**TINY, "epochs": 0}), tmp_path, quiet=True)
     mine = str(os.getpid())
     servers = []
     for pid in os.listdir("/proc"):
