@@ -436,7 +436,12 @@ def _save_traceback() -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # a subcommand's typo: point at that subcommand's flags, which the top-level help does not list
+        command = getattr(args, "command", None)
+        prog = f"{parser.prog} {command}" if command else parser.prog
+        parser.exit(EXIT_BAD_INPUT, f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)\n")
     try:
         return COMMANDS[args.command](args)
     except BadInput as exc:

@@ -185,6 +185,13 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_d
     for cid, n in new.cells.items():
         if cid not in base.cells:
             result.notes.append(f"{label(n)}: new cell (not in the baseline)")
+    launched = sum(1 for f in result.findings if f.check == "speed" and "launch differ" in f.note)
+    if launched:
+        # Forked and spawned cells differ in more than the code: start-up, teardown and memory layout
+        # (docs/scale.md, "Fork server"); their speed verdicts are information, not a change of the code.
+        result.notes.append(f"{launched} cell(s) started differently in the two runs (launch spawn vs fork): their speed "
+                            "verdicts compare two ways of starting a cell, not two versions of the code; rerun both with "
+                            "the same --launch to compare code (docs/scale.md, Fork server)")
     return result
 
 

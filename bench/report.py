@@ -105,6 +105,10 @@ def _environment(meta: dict, cells: pd.DataFrame) -> str:
     calib = "; ".join(f"{c.get('backend')}/{c.get('device')}: {c['matmul_gflops']:.0f} GFLOP/s"
                       for c in meta.get("calibration") or [] if c.get("matmul_gflops")) or "not measured"
     counts = cells.status.value_counts()
+    # How the cells' processes started: a forked cell's start-up and peak_rss_mb are not a spawned one's.
+    ran = cells.status != "skipped"
+    launches = cells[ran].launch.fillna("spawn").value_counts() if "launch" in cells else pd.Series({"spawn": int(ran.sum())})
+    launch = ", ".join(f"{n} {how}" for how, n in launches.items() if n) or "none ran"
     lines = [
         f"- cells: {len(cells)} ({counts.get('ok', 0)} ok, {counts.get('skipped', 0)} skipped, {counts.get('failed', 0)} failed); "
         f"preset: {meta.get('preset') or 'custom'}; data set: {', '.join(sorted(cells.dataset.dropna().unique()))}",
@@ -114,6 +118,8 @@ def _environment(meta: dict, cells: pd.DataFrame) -> str:
         f"GPUs: {gpus}; cuDNN: {env.get('cudnn', '?')}; host {env.get('host', '?')}",
         f"- calibration matmul: {calib}; started {meta.get('first_started_at', env.get('started_at', '?'))}; "
         f"commit {env.get('git_commit') or '?'}",
+        f"- cell processes: {launch}" + ("; forked cells' peak_rss_mb is not comparable with a spawned cell's "
+                                         "(docs/scale.md, Fork server)" if "fork" in launches else ""),
     ]
     # Every value above comes from the run's files: escaped, so none can carry markup into the page.
     return "\n".join(md_text(line) for line in lines)

@@ -275,4 +275,6 @@ def test_an_abbreviated_flag_is_an_error_not_another_flag(capsys):
 
     with pytest.raises(SystemExit) as exc:
         main(["run", "--model", "lstm", "--dry-run"])
-    assert exc.value.code == 2 and "unrecognized arguments: --model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "unrecognized arguments: --model" in err
+    assert "(see rnnbench run --help)" in err  # the help that lists run's flags, not the top-level one

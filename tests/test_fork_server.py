@@ -163,6 +163,8 @@ def test_a_sweep_records_how_each_cell_started(tmp_path):
     notes = [f.note for f in compare_runs(load_run(tmp_path / "spawn"), load_run(tmp_path / "fork")).findings
              if f.check == "speed"]
     assert notes and all("launch differ: spawn vs fork" in note for note in notes)
+    assert any("started differently in the two runs" in note for note in compare_runs(
+        load_run(tmp_path / "spawn"), load_run(tmp_path / "fork")).notes)
 
 
 def test_no_fork_server_outlives_its_sweep(tmp_path):
