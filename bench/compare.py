@@ -185,7 +185,8 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_d
     for cid, n in new.cells.items():
         if cid not in base.cells:
             result.notes.append(f"{label(n)}: new cell (not in the baseline)")
-    launched = sum(1 for f in result.findings if f.check == "speed" and "launch differ" in f.note)
+    launched = sum(1 for f in result.findings
+                   if f.check == "speed" and _launch(base.cells[f.cell_id]) != _launch(new.cells[f.cell_id]))
     if launched:
         # Forked and spawned cells differ in more than the code: start-up, teardown and memory layout
         # (docs/scale.md, "Fork server"); their speed verdicts are information, not a change of the code.
@@ -193,6 +194,11 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_d
                             "verdicts compare two ways of starting a cell, not two versions of the code; rerun both with "
                             "the same --launch to compare code (docs/scale.md, Fork server)")
     return result
+
+
+def _launch(row: dict) -> str:
+    """How a row's cell process started; a row from before the launch column was spawned."""
+    return (row.get("launch") if isinstance(row.get("launch"), str) else None) or "spawn"
 
 
 def _valid(column: str, value: float) -> bool:
@@ -239,10 +245,8 @@ def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_a
         # Throughput under other thread settings is another measurement, not a change of the code.
         note = [f"{key} differ: {b.get(key) or 'all'} vs {n.get(key) or 'all'}" for key in ("threads", "cpus")
                 if (b.get(key) or "") != (n.get(key) or "")]
-        # A row from before the launch column was spawned.
-        launches = [(row.get("launch") if isinstance(row.get("launch"), str) else None) or "spawn" for row in (b, n)]
-        if launches[0] != launches[1]:
-            note.append(f"launch differ: {launches[0]} vs {launches[1]}")
+        if _launch(b) != _launch(n):
+            note.append(f"launch differ: {_launch(b)} vs {_launch(n)}")
         scale = 1.0  # multiplies new step times to put them on the baseline machine's scale
         if cross_machine:
             bc, nc = base.calibration(b["backend"], b["device"]), new.calibration(n["backend"], n["device"])

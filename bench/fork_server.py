@@ -88,13 +88,19 @@ def _unsafe_to_fork() -> str | None:
     return None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (a spawned cell, in the child before exec; a
+    fork server; a forked cell).
+
+    A cell runs in its own session (so a timeout can kill its whole process group); without this, a
+    killed sweep would leave an orphan cell computing on cores the resumed sweep is timing.
+    """
     try:
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        pass  # not Linux: orphans are possible, timings of a resumed sweep may suffer
 
 
 def _flush_c_stdio() -> None:
@@ -113,7 +119,7 @@ def _child(request: dict[str, Any], channel: int, server_pid: int) -> None:
     try:
         os.close(channel)  # the server's answers are not the child's to write
         os.setsid()
-        _die_with_parent()
+        die_with_parent()
         if os.getppid() != server_pid:  # the server died before the line above: nobody would watch this cell
             os._exit(1)
         if request.get("cpus"):
@@ -150,7 +156,7 @@ def _child(request: dict[str, Any], channel: int, server_pid: int) -> None:
 
 def serve() -> int:
     """The server's main loop (``python -P -m rnnbench.fork_server``)."""
-    _die_with_parent()
+    die_with_parent()
     channel = os.dup(1)  # answers go here; the framework's stray prints go to stderr
     os.dup2(2, 1)
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from rnnbench.devices import gpu_index
 from rnnbench.errors import BadInput
-from rnnbench.fork_server import FORK_BACKENDS, START_TIMEOUT_S, ForkRefused, ForkServer, ForkServerError
+from rnnbench.fork_server import FORK_BACKENDS, START_TIMEOUT_S, ForkRefused, ForkServer, ForkServerError, die_with_parent
 from rnnbench.result import CellResult
 from rnnbench.spec import LAUNCHES, Cell, resolve_threads
 
@@ -91,27 +91,13 @@ def _env(backend: str, device: str, threads: int, seed: int = 0) -> dict[str, st
     return env
 
 
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux to SIGKILL it when the sweep process dies.
-
-    A cell runs in its own session (so a timeout can kill its whole process group); without this, a
-    killed sweep would leave an orphan cell computing on cores the resumed sweep is timing.
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: orphans are possible, timings of a resumed sweep may suffer
-
-
 def _child_setup(cpus: tuple[int, ...] | None) -> Callable[[], None]:
     """What a child runs before exec: die with the parent and, with ``cpus``, stay on those cores.
 
     Affinity is set before exec, so every thread the framework starts inherits it.
     """
     def setup() -> None:
-        _die_with_parent()
+        die_with_parent()
         if cpus:
             os.sched_setaffinity(0, cpus)
 
@@ -183,6 +169,14 @@ class Spawner:
                 return None
             return {**json.loads(result.read_text()), "device": device, "cpus": self.settings()["cpus"]}
 
+    def _stop_reason(self, deadline: float, pid: int) -> str | None:
+        """Why a running child must be killed now (past its deadline, over the memory limit), or None."""
+        if time.monotonic() > deadline:
+            return f"timed out after {self.timeout_s:g} s"
+        if self.memory_limit_mb and (rss := _rss_mb(pid)) > self.memory_limit_mb:
+            return f"exceeded the memory limit of {self.memory_limit_mb:g} MB (resident {rss:.0f} MB)"
+        return None
+
     def _watch(self, proc: subprocess.Popen) -> tuple[int, str | None]:
         """Wait for the child; kill its process group past the timeout or the memory limit."""
         deadline = time.monotonic() + self.timeout_s
@@ -191,19 +185,14 @@ class Spawner:
                 return proc.wait(timeout=WATCH_INTERVAL_S), None
             except subprocess.TimeoutExpired:
                 pass
-            reason = None
-            if time.monotonic() > deadline:
-                reason = f"timed out after {self.timeout_s:g} s"
-            elif self.memory_limit_mb and (rss := _rss_mb(proc.pid)) > self.memory_limit_mb:
-                reason = f"exceeded the memory limit of {self.memory_limit_mb:g} MB (resident {rss:.0f} MB)"
-            if reason:
+            if reason := self._stop_reason(deadline, proc.pid):
                 os.killpg(proc.pid, signal.SIGKILL)
                 return proc.wait(), reason
 
-    def _fork_server(self, env: dict[str, str]) -> ForkServer | None:
-        """The fork server for ``env`` (started on first use), or None when none can serve it: it refused or
-        failed to start (remembered: that environment's cells spawn), or MAX_FORK_SERVERS already run."""
-        key = tuple(sorted(env.items()))
+    def _fork_server(self, env: dict[str, str], key: tuple) -> ForkServer | None:
+        """The fork server for ``env`` (``key``: its items, sorted), started on first use; or None when none can
+        serve it: it refused or failed to start (remembered: that environment's cells spawn), or
+        MAX_FORK_SERVERS already run."""
         server = self._servers.get(key)
         if server is not None and not server.alive():  # died, or stopped when it answered out of step: a new one
             del self._servers[key]
@@ -240,7 +229,7 @@ class Spawner:
         # checked that here.
         forkable = self.launch == "fork" and cell.device == "cpu" and cell.backend in FORK_BACKENDS
         spawned_at = time.time()  # before a fork server's start: the first cell it serves pays for that
-        server = self._fork_server(env) if forkable else None
+        server = self._fork_server(env, key) if forkable else None
         if server is None:
             spawned_at = time.time()  # a server that refused or failed is not this spawned cell's start-up
         with tempfile.TemporaryDirectory(prefix=f"{cell.cell_id}-", dir=self.work_dir()) as tmp:
@@ -254,7 +243,7 @@ class Spawner:
             append = bool(extra.get("speed_only"))
             forked = why = None
             if server is not None:
-                forked, why = self._run_forked(server, [str(job), str(result)], env, log_path, append)
+                forked, why = self._run_forked(server, [str(job), str(result)], env, key, log_path, append)
             elif self.launch == "fork":
                 why = self._refused.get(key) if forkable else f"only {', '.join(FORK_BACKENDS)} CPU cells fork"
             self._launched[cell.cell_id] = ("fork", None) if forked is not None else ("spawn", why)
@@ -276,26 +265,21 @@ class Spawner:
                     return None, f"the cell process wrote an unreadable result ({exc})"
         return None, stop_reason or _describe_exit(code)
 
-    def _run_forked(self, server: ForkServer, argv: list[str], env: dict[str, str], log_path: Path,
+    def _run_forked(self, server: ForkServer, argv: list[str], env: dict[str, str], key: tuple, log_path: Path,
                     append: bool) -> tuple[tuple[int, str | None] | None, str | None]:
         """A cell's process forked by ``server``, watched like a spawned one (timeout, memory limit): (its exit
         code and why it was stopped, None); or (None, why) when no child was forked, so the cell is spawned."""
         try:
             pid = server.start(argv, env, self.cpus, log_path, append)
         except ForkRefused as exc:
-            self._refused[tuple(sorted(env.items()))] = str(exc)
+            self._refused[key] = str(exc)
             return None, str(exc)
         except ForkServerError as exc:  # gone or out of step: stopped, and the next cell starts a new one
             return None, str(exc)
         deadline = time.monotonic() + self.timeout_s
         try:
             while (code := server.wait(WATCH_INTERVAL_S)) is None:
-                reason = None
-                if time.monotonic() > deadline:
-                    reason = f"timed out after {self.timeout_s:g} s"
-                elif self.memory_limit_mb and (rss := _rss_mb(pid)) > self.memory_limit_mb:
-                    reason = f"exceeded the memory limit of {self.memory_limit_mb:g} MB (resident {rss:.0f} MB)"
-                if reason:
+                if reason := self._stop_reason(deadline, pid):
                     try:
                         os.killpg(pid, signal.SIGKILL)  # the child leads its own session and group
                     except ProcessLookupError:
