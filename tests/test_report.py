@@ -51,6 +51,16 @@ def grid_run(tmp_path):
     return run
 
 
+def test_the_run_section_says_how_cells_started_and_what_fork_changes(tmp_path):
+    run = tmp_path / "mixed"
+    with RunStore(run) as store:
+        store.record({**_row("lstm"), "launch": "fork"})
+        store.record({**_row("gru"), "launch": "spawn"})
+        store.record(_row("simple_rnn", kernel="cudnn", status="skipped", error="the cuDNN kernel runs only on a GPU"))
+    text = (report.build(run) / "REPORT.md").read_text()
+    assert "cell processes: 1 fork, 1 spawn; forked cells' peak_rss_mb is not comparable" in text
+
+
 def test_grid_report_tables_and_every_chart(grid_run):
     out = report.build(grid_run)
     text = (out / "REPORT.md").read_text()
@@ -59,6 +69,8 @@ def test_grid_report_tables_and_every_chart(grid_run):
         assert (out / chart).stat().st_size > 10_000, chart
         assert f"]({chart})" in text
     assert "calibration matmul: tensorflow/cpu: 200 GFLOP/s" in text
+    # rows from before the launch column were spawned; skipped cells started no process
+    assert "cell processes: 49 spawn\n" in text
     # leaderboard: each model's best parameter set by mean over its 2 seeds (simple_rnn at maxlen 200:
     # 0.85 and 0.86), with its 95% t-interval (t(0.975, 1) = 12.706, standard error 0.005)
     board = text.split("## Leaderboard")[1].split("##")[0]
