@@ -1,8 +1,9 @@
 """Regression verdicts between two run directories (``rnnbench compare BASELINE NEW``).
 
 A cell regresses in speed only when both hold: its training throughput fell by more than the
-threshold (``max_slowdown``, default 10%), *and* its raw step times are significantly slower
-(one-sided Mann-Whitney U, ``alpha``) when both runs kept them (asv's rule). Without raw steps the
+threshold (``max_slowdown``, default 10%), *and* its raw step times (each step's wall-clock cycle,
+the gap before it included) are significantly slower (one-sided Mann-Whitney U, ``alpha``) when both
+runs kept them (asv's rule). Without raw steps the
 ratio alone decides and the row says so. A plain threshold cries wolf on a noisy CI machine; a test
 alone flags 1% changes that nobody cares about.
 
@@ -247,6 +248,9 @@ def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_a
                 if (b.get(key) or "") != (n.get(key) or "")]
         if _launch(b) != _launch(n):
             note.append(f"launch differ: {_launch(b)} vs {_launch(n)}")
+        if bool(b.get("train_step_samples_per_s")) != bool(n.get("train_step_samples_per_s")):
+            # A run from before the wall-clock definition timed the steps alone (docs/measurement.md).
+            note.append("throughput definitions differ: one run's figure is its steps alone, the other's wall clock")
         scale = 1.0  # multiplies new step times to put them on the baseline machine's scale
         if cross_machine:
             bc, nc = base.calibration(b["backend"], b["device"]), new.calibration(n["backend"], n["device"])

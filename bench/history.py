@@ -155,8 +155,8 @@ def machine(row: dict, env: dict) -> str:
 
 
 def repeat_throughputs(run: Run, cell_id: str, batch_size: int | None) -> np.ndarray:
-    """Samples/s of each timed repeat, from the raw step times (as bench/measure.py computes them: the
-    repeat's samples over the sum of its steps); empty without raw steps."""
+    """Samples/s of each timed repeat, from the raw steps (as bench/measure.py computes them: the
+    repeat's samples over its wall, the sum of its steps' cycles); empty without raw steps."""
     steps, repeats = run.steps.get(cell_id), run.step_repeats.get(cell_id)
     if steps is None or repeats is None or not batch_size or len(repeats) != len(steps) or any(r is None for r in repeats):
         return np.array([])

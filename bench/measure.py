@@ -4,11 +4,18 @@ Protocol (README, "How a cell is measured"; details in docs/measurement.md):
 
 * warm-up steps run first; their excess over the steady-state step time is ``compile_s``
   (tracing, XLA compilation, first-touch allocation);
-* then ``repeats`` timed epochs of ``steps`` steps each through ``model.fit``, the path users run;
-  each repeat gives one samples/s figure from the sum of its synced step times, and every step's time
-  is kept raw. The epoch boundary (Keras builds a new data iterator per epoch) is left out: it costs
-  ~20 ms, amortised over hundreds of steps in real training but not over a repeat's few dozen, and it
-  spikes now and then, which alone made XLA cells' CV several times larger (docs/measurement.md);
+* then a lead-in epoch and ``repeats`` timed epochs of ``steps`` steps each, in one ``model.fit``, the
+  path users run. Each timed repeat gives one **wall-clock** samples/s figure: its samples over the time
+  from the end of the previous epoch's last step to the end of its own last step. Everything a
+  multi-epoch ``fit`` does per epoch is in: the steps, Keras's loop and callbacks between them, the
+  input pipeline (``tf.data`` prepares batches on the cell's own cores), and the epoch boundary (Keras
+  builds a new data iterator per epoch and tears down the last one, which on a busy core waits for
+  tf.data's autotuner: measured up to the epoch's own length, docs/measurement.md). The lead-in epoch
+  carries the fit's one-off set-up, which a user pays once per ``fit``, not per epoch;
+* the steps alone give the narrower figure, ``train_step_samples_per_s`` (samples over the sum of the
+  synced step times), and the share of the wall outside them says where the rest went; every step's
+  time and the gap before it (from the previous step's end, or epoch's, to its start) are kept raw, so
+  both readings can be rebuilt from the stored files;
 * Python's garbage collector is paused inside the timed fit (as ``timeit`` does), so a collection
   triggered by the harness's own bookkeeping does not land in a step;
 * the budget adapts to a target time per cell, so fast and slow cells get comparable confidence: a
@@ -45,35 +52,52 @@ def sync_on_loss(logs) -> None:
 
 
 def step_timer():
-    """A Keras callback recording every training step's wall time, synced on the loss before each read."""
+    """A Keras callback recording every training step's start and end, synced on the loss before each end.
+
+    ``step_s`` are the steps' own times; ``gap_s`` the time before each step since the previous step
+    ended (NaN for the first step it sees: nothing ended before it).
+    """
     import keras
 
     class StepTimer(keras.callbacks.Callback):
-        """Records per-step wall times, syncing on the loss before each clock read."""
+        """Records per-step wall times and the gaps between steps, syncing on the loss before each end."""
 
         def __init__(self) -> None:
             super().__init__()
-            self.step_s: list[float] = []
+            self.begin: list[float] = []
+            self.end: list[float] = []
 
         def on_train_batch_begin(self, batch, logs=None):
-            self._t0 = time.perf_counter()
+            self.begin.append(time.perf_counter())
 
         def on_train_batch_end(self, batch, logs=None):
             sync_on_loss(logs)
-            self.step_s.append(time.perf_counter() - self._t0)
+            self.end.append(time.perf_counter())
+
+        @property
+        def step_s(self) -> list[float]:
+            return [e - b for b, e in zip(self.begin, self.end, strict=False)]
+
+        @property
+        def gap_s(self) -> list[float]:
+            return [math.nan, *(b - e for b, e in zip(self.begin[1:], self.end, strict=False))]
 
     return StepTimer()
 
 
 @dataclass
 class TrainSpeed:
-    """What a timed fit gives; the figures derived from it (median, CV) are bench/result.py's."""
+    """What a timed fit gives; the figures derived from it (median, CV, shares) are bench/result.py's."""
 
     compile_s: float
     steps_per_repeat: int
     repeats: int
     step_s: list[float] = field(repr=False)  # raw per-step times of the timed repeats
-    repeat_samples_per_s: list[float] = field(repr=False, default_factory=list)
+    #: the time before each timed step since the previous step's end (the first step of a repeat: the
+    #: epoch boundary since the previous epoch's last step); a repeat's wall is the sum of both
+    gap_s: list[float] = field(repr=False, default_factory=list)
+    repeat_samples_per_s: list[float] = field(repr=False, default_factory=list)  # wall clock
+    repeat_step_samples_per_s: list[float] = field(repr=False, default_factory=list)  # steps alone
 
 
 @contextmanager
@@ -121,16 +145,22 @@ def train_speed(model, x: np.ndarray, y: np.ndarray, batch_size: int, target_s: 
     xs, ys = _batches(x, y, batch_size, steps)
     timer = step_timer()
     with _gc_paused():
-        model.fit(xs, ys, batch_size=batch_size, epochs=repeats, shuffle=False, verbose=0, callbacks=[*callbacks, timer])
-    step_s = np.array(timer.step_s).reshape(repeats, steps)
-    per_repeat = steps * batch_size / step_s.sum(axis=1)
-    median_step = float(np.median(timer.step_s))
+        # One lead-in epoch, then the timed ones: each timed repeat starts where the previous epoch's
+        # last step ended, so every repeat carries exactly one epoch boundary.
+        model.fit(xs, ys, batch_size=batch_size, epochs=repeats + 1, shuffle=False, verbose=0,
+                  callbacks=[*callbacks, timer])
+    step_s = np.array(timer.step_s[steps:]).reshape(repeats, steps)
+    gap_s = np.array(timer.gap_s[steps:]).reshape(repeats, steps)
+    samples = steps * batch_size
+    median_step = float(np.median(step_s))
     return TrainSpeed(
         compile_s=max(0.0, warmup_s - WARMUP_STEPS * median_step),
         steps_per_repeat=steps,
         repeats=repeats,
-        step_s=list(timer.step_s),
-        repeat_samples_per_s=[float(v) for v in per_repeat],
+        step_s=[float(v) for v in step_s.ravel()],
+        gap_s=[float(v) for v in gap_s.ravel()],
+        repeat_samples_per_s=[float(v) for v in samples / (step_s + gap_s).sum(axis=1)],
+        repeat_step_samples_per_s=[float(v) for v in samples / step_s.sum(axis=1)],
     )
 
 

@@ -112,3 +112,59 @@ def verdict(harness_walls, bare_walls, bar: float = BAR, alpha: float = ALPHA) -
     p = 1.0 if len(r) < 2 or np.all(diffs == 0) else float(stats.wilcoxon(diffs, alternative="less").pvalue)
     low, high = median_ci(r)
     return OverheadVerdict(float(np.median(r)), low, high, p, len(r), bar, alpha, int(hit.sum()))
+
+
+#: The reported figure may exceed the bare loop's wall-clock throughput by at most this factor.
+FIGURE_BAR = 1.02
+
+
+@dataclass(frozen=True)
+class FigureVerdict:
+    """Is the harness's *reported* throughput above what a bare ``model.fit`` gets on the same cell?"""
+
+    median: float
+    ci_low: float
+    ci_high: float
+    #: one-sided p-value of "the reported/bare ratios are above the bar"
+    p_above_bar: float
+    pairs: int
+    bar: float = FIGURE_BAR
+    alpha: float = ALPHA
+    screened: int = 0
+
+    @property
+    def judgeable(self) -> bool:
+        return self.pairs >= MIN_PAIRS
+
+    @property
+    def inflated(self) -> bool:
+        """The reported figure is above the bare loop's by more than ``bar - 1``, significantly."""
+        return self.judgeable and self.p_above_bar < self.alpha
+
+    def describe(self) -> str:
+        left_out = f" ({self.screened} left out: a fit over {BURST:g}x its arm's median)" if self.screened else ""
+        head = (f"reported/bare-fit throughput: median {self.median:.4f} (95% CI {self.ci_low:.4f}-{self.ci_high:.4f}) "
+                f"over {self.pairs} pairs{left_out}; ")
+        if not self.judgeable:
+            return head + f"too few clean pairs to judge (a one-sided test at {self.alpha:g} needs {MIN_PAIRS} or more)"
+        word = "above" if self.inflated else "not shown above"
+        need = "<" if self.inflated else "needs <"
+        return head + (f"{word} the bare loop by more than {self.bar - 1:.0%} (one-sided Wilcoxon p = {self.p_above_bar:.2g} "
+                       f"{need} {self.alpha:g})")
+
+
+def figure_verdict(reported, bare, bar: float = FIGURE_BAR, alpha: float = ALPHA) -> FigureVerdict:
+    """Judge pairs of throughputs (samples/s): the harness's reported figure and a bare fit's wall-clock
+    figure on the same cell, measured side by side. Pairs a burst hit (either figure under
+    1/``BURST`` of its arm's median) are screened out first, as in :func:`verdict`."""
+    reported, bare = np.asarray(reported, dtype=float), np.asarray(bare, dtype=float)
+    if len(reported) < 2:
+        raise ValueError(f"need two or more pairs, got {len(reported)}")
+    hit = bursts(1 / reported, 1 / bare)
+    r = reported[~hit] / bare[~hit]
+    if len(r) == 0:
+        return FigureVerdict(float("nan"), float("nan"), float("nan"), 1.0, 0, bar, alpha, int(hit.sum()))
+    diffs = np.log(r / bar)
+    p = 1.0 if len(r) < 2 or np.all(diffs == 0) else float(stats.wilcoxon(diffs, alternative="greater").pvalue)
+    low, high = median_ci(r)
+    return FigureVerdict(float(np.median(r)), low, high, p, len(r), bar, alpha, int(hit.sum()))

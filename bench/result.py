@@ -18,14 +18,19 @@ from typing import Any
 
 import numpy as np
 
-#: Bumped when a field changes meaning or goes away (adding an optional field keeps it).
-RESULT_SCHEMA = 1
+#: Bumped when a field changes meaning or goes away (adding an optional field keeps it). 2: throughput
+#: is wall clock over whole epoch cycles, the steps alone are ``repeat_step_samples_per_s``.
+RESULT_SCHEMA = 2
 
 #: The phases of a cell's fixed cost, in order (their sum is ``startup_s``).
 STARTUP_PHASES = ("startup_spawn_s", "startup_imports_s", "startup_framework_s", "startup_data_s", "startup_build_s")
 
 #: A cell whose training throughput varies more than this across its repeats is flagged ``unstable``.
 UNSTABLE_CV = 0.10
+
+#: A cell that spends more than this share of its timed wall outside the training steps (input pipeline,
+#: Keras's loop, the epoch boundary) is flagged ``loop_bound``: its throughput is not its kernel's.
+LOOP_BOUND_SHARE = 0.10
 
 
 def coefficient_of_variation(values) -> float:
@@ -40,9 +45,9 @@ class CellResult:
 
     threads: int
     params: int
-    repeat_samples_per_s: tuple[float, ...]  # training throughput of each timed repeat
+    repeat_samples_per_s: tuple[float, ...]  # wall-clock training throughput of each timed repeat
     steps_per_repeat: int
-    steps: tuple[dict[str, Any], ...] = field(repr=False)  # raw step times: {"repeat", "step", "step_s"}
+    steps: tuple[dict[str, Any], ...] = field(repr=False)  # raw steps: {"repeat", "step", "step_s", "gap_s"}
     compile_s: float
     infer_samples_per_s: float
     infer_latency_ms_p50: float
@@ -78,6 +83,8 @@ class CellResult:
     notes: tuple[str, ...] = ()
     #: how many processes' repeats are pooled in ``repeat_samples_per_s``, and each one's median
     process_medians: tuple[float, ...] = ()
+    #: each timed repeat's throughput from its steps alone (samples over the sum of its step times)
+    repeat_step_samples_per_s: tuple[float, ...] = ()
     schema: int = RESULT_SCHEMA
 
     # Derived figures: computed here only.
@@ -88,6 +95,25 @@ class CellResult:
     @property
     def train_samples_per_s_cv(self) -> float:
         return coefficient_of_variation(self.repeat_samples_per_s)
+
+    @property
+    def train_step_samples_per_s(self) -> float | None:
+        """The steps alone: what the kernel does, without the loop, input pipeline and epoch boundary."""
+        return float(np.median(self.repeat_step_samples_per_s)) if self.repeat_step_samples_per_s else None
+
+    @property
+    def train_outside_share(self) -> float | None:
+        """Share of the timed wall spent outside the training steps (between steps and at epoch boundaries)."""
+        gaps = [s.get("gap_s") for s in self.steps]
+        if not self.steps or any(g is None or not np.isfinite(g) for g in gaps):
+            return None
+        inside = sum(s["step_s"] for s in self.steps)
+        return float(sum(gaps) / (inside + sum(gaps)))
+
+    @property
+    def loop_bound(self) -> bool | None:
+        share = self.train_outside_share
+        return None if share is None else share > LOOP_BOUND_SHARE
 
     @property
     def unstable(self) -> bool:
@@ -117,6 +143,10 @@ class CellResult:
         if self.processes > 1:
             medians = ", ".join(f"{m:,.0f}" for m in self.process_medians)
             notes.append(f"speed pooled over {self.processes} processes (their median samples/s: {medians})")
+        if self.loop_bound:
+            notes.append(f"loop-bound: {self.train_outside_share:.0%} of the timed wall outside the training steps "
+                         f"(input pipeline, Keras loop, epoch boundary); the steps alone: "
+                         f"{self.train_step_samples_per_s:,.0f} samples/s (train_step_samples_per_s)")
         return {
             "threads": self.threads, "params": self.params, "flops_per_sample": self.flops_per_sample,
             "infer_flops_per_sample": self.infer_flops_per_sample,
@@ -132,7 +162,8 @@ class CellResult:
             "gpu_power_w_max": self.gpu_power_w_max, "gpu_other_processes": self.gpu_other_processes,
             "cpu_energy_j_per_sample": self.cpu_energy_j_per_sample, "test_acc": self.test_acc, "test_loss": self.test_loss,
             "val_acc": self.val_acc, "val_acc_best": self.val_acc_best, "acc_ceiling": self.acc_ceiling,
-            "notes": "; ".join(notes),
+            "train_step_samples_per_s": self.train_step_samples_per_s, "train_outside_share": self.train_outside_share,
+            "loop_bound": self.loop_bound, "notes": "; ".join(notes),
         }
 
     @classmethod
@@ -172,6 +203,7 @@ class CellResult:
         return dataclasses.replace(
             first,
             repeat_samples_per_s=tuple(v for r in results for v in r.repeat_samples_per_s),
+            repeat_step_samples_per_s=tuple(v for r in results for v in r.repeat_step_samples_per_s),
             steps=tuple(steps),
             process_medians=tuple(float(np.median(r.repeat_samples_per_s)) for r in results),
             peak_rss_mb=max(r.peak_rss_mb for r in results),
@@ -196,7 +228,7 @@ class CellResult:
         unknown = set(data) - names
         if unknown:
             raise ValueError(f"unknown cell result fields: {', '.join(sorted(unknown))}")
-        for key in ("repeat_samples_per_s", "steps", "epochs", "notes", "process_medians"):
+        for key in ("repeat_samples_per_s", "repeat_step_samples_per_s", "steps", "epochs", "notes", "process_medians"):
             if key in data:
                 data[key] = tuple(data[key])
         return cls(**data)

@@ -111,8 +111,8 @@ def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
     check(cell.kernel, probe.effective)  # the timed steps ran on the kernel the row will name
     infer = measure.infer_speed(model, x_test, cell.batch_size, cell.speed_target_s / 2)
     step_rows = tuple(
-        {"repeat": i // train.steps_per_repeat, "step": i % train.steps_per_repeat, "step_s": s}
-        for i, s in enumerate(train.step_s)
+        {"repeat": i // train.steps_per_repeat, "step": i % train.steps_per_repeat, "step_s": s, "gap_s": g}
+        for i, (s, g) in enumerate(zip(train.step_s, train.gap_s, strict=True))
     )
     del model
 
@@ -159,6 +159,7 @@ def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
             notes.append(f"gpu_peak_mb: {cell.backend} reports no peak of its own allocations")
     return CellResult(
         threads=threads, params=params, repeat_samples_per_s=tuple(train.repeat_samples_per_s),
+        repeat_step_samples_per_s=tuple(train.repeat_step_samples_per_s),
         steps_per_repeat=train.steps_per_repeat, steps=step_rows, compile_s=train.compile_s,
         infer_samples_per_s=infer.samples_per_s, infer_latency_ms_p50=infer.latency_ms_p50,
         infer_latency_ms_p95=infer.latency_ms_p95,

@@ -29,12 +29,18 @@ METRIC_COLUMNS = (
     "kernel_effective", "startup_spawn_s", "startup_imports_s", "startup_framework_s", "startup_data_s", "startup_build_s",
     # how the cell's process started: forked from a fork server, or spawned (bench/spawner.py)
     "launch",
+    # train_samples_per_s is wall clock over whole epoch cycles; the steps alone, and the share outside them
+    "train_step_samples_per_s", "train_outside_share", "loop_bound",
 )
 CELL_COLUMNS = PARAM_COLUMNS + STATUS_COLUMNS + METRIC_COLUMNS
 #: What a readable cells.csv must start with; extension columns after it may differ between versions.
 CELL_CORE_COLUMNS = CELL_COLUMNS[: CELL_COLUMNS.index("wall_s") + 1]
 EPOCH_COLUMNS = ("cell_id", "epoch", "loss", "acc", "val_loss", "val_acc", "epoch_s")
-STEP_COLUMNS = ("cell_id", "repeat", "step", "step_s")
+#: ``gap_s``: the time before the step since the previous step ended (a repeat's first step: since the
+#: previous epoch's last step, the epoch boundary); empty in runs from before it was recorded.
+STEP_COLUMNS = ("cell_id", "repeat", "step", "step_s", "gap_s")
+#: What a readable steps.csv must start with (older runs stop here).
+STEP_CORE_COLUMNS = STEP_COLUMNS[:4]
 STATUSES = ("ok", "skipped", "failed")
 
 #: How a column is read back. Integers, floats and booleans are converted explicitly, column by column;
@@ -42,7 +48,7 @@ STATUSES = ("ok", "skipped", "failed")
 INT_COLUMNS = frozenset({"maxlen", "batch_size", "epochs", "seed", "train_samples", "test_samples", "params", "threads",
                          "steps_per_repeat", "repeats", "processes", "epoch", "repeat", "step", "gpu_other_processes",
                          "units"})
-BOOL_COLUMNS = frozenset({"jit_compile", "unstable"})
+BOOL_COLUMNS = frozenset({"jit_compile", "unstable", "loop_bound"})
 FLOAT_COLUMNS = frozenset({
     "flops_per_sample", "train_samples_per_s", "train_samples_per_s_cv", "infer_samples_per_s", "infer_latency_ms_p50",
     "infer_latency_ms_p95", "compile_s", "peak_rss_mb", "gpu_peak_mb", "gflops_achieved", "efficiency", "val_acc",
@@ -50,4 +56,5 @@ FLOAT_COLUMNS = frozenset({
     "loss", "acc", "val_loss", "epoch_s", "step_s", "speed_target_s",
     "gpu_device_peak_mb", "gpu_energy_j_per_sample", "gpu_power_w_mean", "gpu_power_w_max", "cpu_energy_j_per_sample",
     "startup_spawn_s", "startup_imports_s", "startup_framework_s", "startup_data_s", "startup_build_s",
+    "gap_s", "train_step_samples_per_s", "train_outside_share",
 })

@@ -44,6 +44,7 @@ from rnnbench.schema import (
     INT_COLUMNS,
     STATUSES,
     STEP_COLUMNS,
+    STEP_CORE_COLUMNS,
 )
 
 CELLS, EPOCHS, STEPS, RUN_JSON, LOCK = "cells.csv", "epochs.csv", "steps.csv", "run.json", ".rnnbench.lock"
@@ -92,7 +93,7 @@ def read_table(path: Path, columns: Sequence[str], repair_tail: bool = False) ->
     if not lines:
         raise BadInput(f"{path}: empty file, expected a header row")
     header = lines[0]
-    required = CELL_CORE_COLUMNS if tuple(columns) == CELL_COLUMNS else tuple(columns)
+    required = {CELL_COLUMNS: CELL_CORE_COLUMNS, STEP_COLUMNS: STEP_CORE_COLUMNS}.get(tuple(columns), tuple(columns))
     if tuple(header[: len(required)]) != required:
         raise BadInput(f"{path}: damaged or not an rnnbench file (header does not start with {', '.join(columns[:3])}, ...)")
     rows = []
@@ -177,6 +178,8 @@ class Run:
     path: Path
     meta: dict[str, Any]
     cells: dict[str, dict[str, str]]
+    #: per cell, each timed step's wall-clock cycle (the gap before it and the step), in stored order;
+    #: the steps alone for runs from before gaps were recorded
     steps: dict[str, np.ndarray]
     epochs: list[dict[str, str]] = field(default_factory=list)
     step_repeats: dict[str, np.ndarray] = field(default_factory=dict)  # the repeat each step time belongs to
@@ -210,20 +213,33 @@ def load_run(path: str | Path) -> Run:
         typed(row, f"{p / CELLS}: line {number}, cell {row['cell_id']!r}")  # every typed column converts, or it is damage
         cells[row["cell_id"]] = row
     steps: dict[str, list[float]] = {}
+    gaps: dict[str, list[float]] = {}
     repeats: dict[str, list[int]] = {}
     if (p / STEPS).is_file():
         for r in read_table(p / STEPS, STEP_COLUMNS):
-            try:
-                step_s = float(r["step_s"])
-            except ValueError:
-                step_s = math.nan
-            if not math.isfinite(step_s) or step_s <= 0:
+            step_s = _positive_time(r["step_s"])
+            if step_s is None or step_s <= 0:
                 raise BadInput(f"{p / STEPS}: damaged step time {r['step_s']!r} for cell {r['cell_id']!r}")
+            gap_s = _positive_time(r["gap_s"]) if r["gap_s"] else math.nan  # empty: a run from before gaps
+            if gap_s is None:
+                raise BadInput(f"{p / STEPS}: damaged gap time {r['gap_s']!r} for cell {r['cell_id']!r}")
             steps.setdefault(r["cell_id"], []).append(step_s)
+            gaps.setdefault(r["cell_id"], []).append(gap_s)
             repeats.setdefault(r["cell_id"], []).append(convert("repeat", r["repeat"], f"{p / STEPS}, cell {r['cell_id']!r}"))
+    # A step's wall-clock cycle is its gap and itself, so a repeat's cycles sum to its wall (the headline
+    # throughput's definition); runs from before gaps were recorded have the steps alone.
+    cycles = {cid: np.array(v) + (np.array(gaps[cid]) if not np.isnan(gaps[cid]).any() else 0.0) for cid, v in steps.items()}
     epochs = read_table(p / EPOCHS, EPOCH_COLUMNS) if (p / EPOCHS).is_file() else []
-    return Run(p, meta, cells, {k: np.array(v) for k, v in steps.items()}, epochs,
-               {k: np.array(v) for k, v in repeats.items()})
+    return Run(p, meta, cells, cycles, epochs, {k: np.array(v) for k, v in repeats.items()})
+
+
+def _positive_time(text: str) -> float | None:
+    """A stored duration in seconds: a finite number >= 0, else None (damage)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value >= 0 else None
 
 
 @contextlib.contextmanager
@@ -306,7 +322,10 @@ class RunStore:
                 continue
             rows = read_table(path, columns, repair_tail=True)
             kept = [r for r in rows if r["cell_id"] in keep]
-            if len(kept) != len(rows) or not path.read_text().endswith("\n"):
+            header = path.read_text().partition("\n")[0].strip().split(",")
+            # A file an older version wrote lacks the newer columns: rewrite it with them (empty) before
+            # appending rows that have them.
+            if len(kept) != len(rows) or not path.read_text().endswith("\n") or tuple(header) != tuple(columns):
                 atomic_write_text(path, _csv_text(columns, kept))
         # Rewrite cells.csv too when its tail was torn (read_table already dropped that line).
         if self.cells_path.exists() and not self.cells_path.read_text().endswith("\n"):

@@ -152,7 +152,7 @@ def test_json_format(base, tmp_path, capsys):
         (lambda d: (d / "cells.csv").unlink(), "no cells.csv"),
         (lambda d: (d / "cells.csv").write_text("junk\n"), "not an rnnbench file"),
         (lambda d: (d / "run.json").write_text("{"), "damaged run.json"),
-        (lambda d: (d / "steps.csv").write_text((d / "steps.csv").read_text() + "c_lstm,9,9,abc\n"), "damaged step time"),
+        (lambda d: (d / "steps.csv").write_text((d / "steps.csv").read_text() + "c_lstm,9,9,abc,\n"), "damaged step time"),
     ],
 )
 def test_bad_directories_exit_2(base, tmp_path, damage, message, capsys):

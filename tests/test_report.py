@@ -135,3 +135,20 @@ def test_index_html_renders_every_image_in_headless_chromium(grid_run, tmp_path)
         capture_output=True, text=True, timeout=120,
     ).stdout
     assert 'data-images="6/6"' in dom, dom[-500:]
+
+
+def test_speedups_use_the_wall_clock_figure_and_show_the_steps_alone_where_they_differ():
+    import pandas as pd
+
+    def cell(jit, wall, step):
+        return {"model": "lstm", "arch": "lstm", "kernel": "generic", "backend": "tensorflow", "device": "cpu", "maxlen": 200,
+                "batch_size": 128, "jit_compile": jit, "epochs": 0, "dataset": "synthetic", "train_samples": None,
+                "test_samples": None, "units": 32, "seed": 0, "train_samples_per_s": wall, "train_step_samples_per_s": step}
+
+    # XLA makes the steps 1.5x faster, but the epoch boundary eats it: the loop is no faster.
+    frame = report.speedups(pd.DataFrame([cell(True, 2000.0, 3000.0), cell(False, 2000.0, 2000.0)]), "jit_compile", True, False)
+    assert frame.speedup.tolist() == [1.0] and frame["steps alone"].tolist() == [1.5]
+    same = report.speedups(pd.DataFrame([cell(True, 3000.0, 3000.0), cell(False, 2000.0, 2000.0)]), "jit_compile", True, False)
+    assert same.speedup.tolist() == [1.5] and "steps alone" not in same
+    old = report.speedups(pd.DataFrame([cell(True, 3000.0, None), cell(False, 2000.0, None)]), "jit_compile", True, False)
+    assert old.speedup.tolist() == [1.5] and "steps alone" not in old

@@ -10,11 +10,12 @@ from __future__ import annotations
 import csv
 import json
 
+import numpy as np
 import pytest
 from rnnbench import report
 from rnnbench.cli import main
 from rnnbench.errors import BadInput
-from rnnbench.schema import CELL_COLUMNS, CELL_CORE_COLUMNS
+from rnnbench.schema import CELL_COLUMNS, CELL_CORE_COLUMNS, STEP_COLUMNS
 from rnnbench.store import FORMAT_VERSION, RunStore, load_run, read_table
 from test_report import _epochs, _row
 
@@ -22,7 +23,8 @@ from test_report import _epochs, _row
 def _run(path, cid="c1", model="lstm", **row):
     with RunStore(path) as store:
         store.record({**_row(model), "cell_id": cid, **row}, epochs=_epochs(cid),
-                     steps=[{"repeat": i // 5, "step": i % 5, "step_s": 0.01} for i in range(15)])
+                     steps=[{"repeat": i // 5, "step": i % 5, "step_s": 0.01, "gap_s": 0.001 * (i % 5 == 0)}
+                            for i in range(15)])
         store.write_run_json({"environment": {"host": "h", "cpu": {"model": "m"}, "gpus": []}, "calibration": []})
     return path
 
@@ -100,10 +102,40 @@ def test_an_unknown_trailing_column_survives_a_resume(tmp_path):
 def test_a_non_finite_or_non_positive_step_time_is_bad_input(tmp_path, bad):
     run = _run(tmp_path / "run")
     lines = (run / "steps.csv").read_text().splitlines()
-    lines[3] = ",".join(lines[3].split(",")[:3] + [bad])
+    fields = lines[3].split(",")
+    fields[3] = bad
+    lines[3] = ",".join(fields)
     (run / "steps.csv").write_text("\n".join(lines) + "\n")
     with pytest.raises(BadInput, match="damaged step time"):
         load_run(run)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-0.01", "abc"])
+def test_a_damaged_gap_time_is_bad_input(tmp_path, bad):
+    run = _run(tmp_path / "run")
+    lines = (run / "steps.csv").read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + f",{bad}"
+    (run / "steps.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(BadInput, match="damaged gap time"):
+        load_run(run)
+
+
+def test_steps_are_read_as_wall_clock_cycles_and_an_older_steps_file_still_reads(tmp_path):
+    """A step's cycle is its gap and itself (a repeat's cycles sum to its wall); a steps.csv from
+    before gaps were recorded reads as the steps alone, and a resume rewrites it with the new column."""
+    run = _run(tmp_path / "run")
+    rows = read_table(run / "steps.csv", STEP_COLUMNS)
+    cid = rows[0]["cell_id"]
+    cycles = [float(r["step_s"]) + float(r["gap_s"]) for r in rows if r["cell_id"] == cid]
+    assert np.allclose(load_run(run).steps[cid], cycles)
+    old = ["cell_id,repeat,step,step_s", *(f"{r['cell_id']},{r['repeat']},{r['step']},{r['step_s']}" for r in rows)]
+    (run / "steps.csv").write_text("\n".join(old) + "\n")
+    assert np.allclose(load_run(run).steps[cid], [float(r["step_s"]) for r in rows if r["cell_id"] == cid])
+    with RunStore(run) as store:
+        store.prepare()
+        store.record({**_row("gru"), "cell_id": "c2"}, steps=[{"repeat": 0, "step": 0, "step_s": 0.1, "gap_s": 0.01}])
+    assert (run / "steps.csv").read_text().splitlines()[0] == ",".join(STEP_COLUMNS)
+    assert np.allclose(load_run(run).steps["c2"], [0.11])
 
 
 def test_a_non_numeric_metric_is_bad_input_naming_column_and_cell(tmp_path, capsys):
