@@ -105,13 +105,18 @@ def verdict(harness_walls, bare_walls, bar: float = BAR, alpha: float = ALPHA) -
     if len(harness) < 2:
         raise ValueError(f"need two or more pairs, got {len(harness)}")
     hit = bursts(harness, bare)
-    r = bare[~hit] / harness[~hit]
+    return OverheadVerdict(*_ratio_test(bare[~hit] / harness[~hit], bar, "less"), bar, alpha, int(hit.sum()))
+
+
+def _ratio_test(r: np.ndarray, bar: float, alternative: str) -> tuple[float, float, float, float, int]:
+    """Median of the ratios, its 95% interval, the one-sided Wilcoxon p-value of ``log(r / bar)`` in the
+    ``alternative`` direction, and the count; NaNs and p = 1 when no ratio is left to judge."""
     if len(r) == 0:  # every pair hit: nothing to judge, and nothing to show
-        return OverheadVerdict(float("nan"), float("nan"), float("nan"), 1.0, 0, bar, alpha, int(hit.sum()))
+        return float("nan"), float("nan"), float("nan"), 1.0, 0
     diffs = np.log(r / bar)
-    p = 1.0 if len(r) < 2 or np.all(diffs == 0) else float(stats.wilcoxon(diffs, alternative="less").pvalue)
+    p = 1.0 if len(r) < 2 or np.all(diffs == 0) else float(stats.wilcoxon(diffs, alternative=alternative).pvalue)
     low, high = median_ci(r)
-    return OverheadVerdict(float(np.median(r)), low, high, p, len(r), bar, alpha, int(hit.sum()))
+    return float(np.median(r)), low, high, p, len(r)
 
 
 #: The reported figure may exceed the bare loop's wall-clock throughput by at most this factor.
@@ -161,10 +166,4 @@ def figure_verdict(reported, bare, bar: float = FIGURE_BAR, alpha: float = ALPHA
     if len(reported) < 2:
         raise ValueError(f"need two or more pairs, got {len(reported)}")
     hit = bursts(1 / reported, 1 / bare)
-    r = reported[~hit] / bare[~hit]
-    if len(r) == 0:
-        return FigureVerdict(float("nan"), float("nan"), float("nan"), 1.0, 0, bar, alpha, int(hit.sum()))
-    diffs = np.log(r / bar)
-    p = 1.0 if len(r) < 2 or np.all(diffs == 0) else float(stats.wilcoxon(diffs, alternative="greater").pvalue)
-    low, high = median_ci(r)
-    return FigureVerdict(float(np.median(r)), low, high, p, len(r), bar, alpha, int(hit.sum()))
+    return FigureVerdict(*_ratio_test(reported[~hit] / bare[~hit], bar, "greater"), bar, alpha, int(hit.sum()))

@@ -322,10 +322,11 @@ class RunStore:
                 continue
             rows = read_table(path, columns, repair_tail=True)
             kept = [r for r in rows if r["cell_id"] in keep]
-            header = path.read_text().partition("\n")[0].strip().split(",")
+            text = path.read_text()
             # A file an older version wrote lacks the newer columns: rewrite it with them (empty) before
             # appending rows that have them.
-            if len(kept) != len(rows) or not path.read_text().endswith("\n") or tuple(header) != tuple(columns):
+            older = tuple(text.partition("\n")[0].strip().split(",")) != tuple(columns)
+            if len(kept) != len(rows) or not text.endswith("\n") or older:
                 atomic_write_text(path, _csv_text(columns, kept))
         # Rewrite cells.csv too when its tail was torn (read_table already dropped that line).
         if self.cells_path.exists() and not self.cells_path.read_text().endswith("\n"):

@@ -105,3 +105,13 @@ def test_median_interval_is_the_binomial_order_statistics():
 def test_unusable_walls_are_refused(harness, bare):
     with pytest.raises(ValueError):
         verdict(harness, bare)
+
+
+def test_the_figure_verdict_fails_an_inflated_figure_and_passes_an_equal_one():
+    from rnnbench.overhead import figure_verdict
+
+    rng = np.random.default_rng(0)
+    bare = 2000 * (1 + 0.02 * rng.standard_normal(9))
+    assert figure_verdict(bare * 1.15, bare).inflated  # the first run's failing configuration, 15% above
+    assert not figure_verdict(bare * (1 + 0.01 * rng.standard_normal(9)), bare).inflated
+    assert not figure_verdict(bare[:5] * 1.15, bare[:5]).judgeable  # five pairs cannot reach 1%
