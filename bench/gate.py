@@ -4,10 +4,13 @@ Which path runs:
 
 * **Same machine** (the baseline's CPU, cores, GPUs, Python and framework versions match this
   machine's, and no ``--base``): the preset is run and compared with the committed baseline. A speed
-  regression on a shared machine has two causes, slower code or a slow spell of the machine (runs of
-  unchanged code drift against the baseline, often all cells together, for minutes: docs/regression-gate.md), so
-  a cell flagged for speed is measured again in a fresh sweep of just the flagged cells, and its speed
-  regression stands only if the rerun confirms it.
+  regression there has three causes: slower code, a slow spell of the machine (runs of unchanged code
+  drift against the baseline, often all cells together, for minutes), or a slower machine of the same
+  kind (another VM with the same CPU model string ran every cell 16-38% slower: docs/regression-gate.md).
+  Only the first is a regression, and only an A/B tells it from the other two, so a cell flagged for
+  speed is timed again by an A/B of the baseline's commit against this code on this machine
+  (:mod:`bench.ab`), and its speed regression stands only if the A/B confirms it. Where no A/B is
+  possible, the flagged cells are rerun instead, which tells a slow spell but not a slower machine.
 * **A/B** (the baseline comes from another machine, or ``--base REF`` names a revision): speed recorded
   on another CPU is no reference (bench/ab.py says why), so the baseline's own commit (or ``REF``) is
   exported from git and both versions time the cells here, interleaved (:mod:`bench.ab`); a flagged cell
@@ -61,8 +64,9 @@ def _measured_speed(f: Finding) -> bool:
     return f.check == "speed" and isinstance(f.new, float)
 
 
-def _confirmed(first: list[Finding], again: list[Finding], how: str) -> None:
-    """Keep each flagged speed regression of ``first`` only where ``again`` (a rerun) confirms it.
+def _confirmed(first: list[Finding], again: list[Finding], how: str, cleared: str = "a slow spell of the machine") -> None:
+    """Keep each flagged speed regression of ``first`` only where ``again`` (a rerun or an A/B) confirms
+    it; ``cleared`` names what a flag that ``again`` does not confirm was.
 
     A rerun that produced no speed figure for the cell (it failed, timed out, or the base could not
     time it) confirms nothing and clears nothing: the regression stands, with the rerun's own failure.
@@ -81,7 +85,7 @@ def _confirmed(first: list[Finding], again: list[Finding], how: str) -> None:
             f.note = "; ".join(filter(None, [f.note, f"confirmed by {how} ({rerun.change})"]))
         else:
             f.verdict = UNCHANGED
-            f.note = "; ".join(filter(None, [f.note, f"not confirmed: {how} gave {rerun.change} (a slow spell of the machine)"]))
+            f.note = "; ".join(filter(None, [f.note, f"not confirmed: {how} gave {rerun.change} ({cleared})"]))
 
 
 def _speed_flagged(result: Comparison) -> set[str]:
@@ -103,25 +107,55 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
     differences = environment.differences(recorded, environment.collect(), spec.all_backends)
     with command_lock(out, "gate"):
         if base_ref is None and not differences:
-            return _same_machine(base, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet)
+            return _same_machine(base, recorded, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet, rounds)
         return _ab_gate(base, recorded, differences, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet,
                         base_ref, rounds)
 
 
-def _same_machine(base: Run, spec: SweepSpec, out: Path, preset, max_slowdown, max_accuracy_drop, alpha, quiet) -> Comparison:
+def _baseline_commit(base: Run, recorded: dict) -> str:
+    """The commit the committed baseline was recorded from, the base of an A/B against it; ABUnavailable
+    when its run.json names none, or names uncommitted changes that no commit holds."""
+    commit = str(recorded.get("git_commit") or "")
+    if not commit:
+        raise ab.ABUnavailable(f"the baseline's run.json records no git commit ({base.path / 'run.json'})")
+    if commit.endswith("+dirty"):
+        raise ab.ABUnavailable(f"the baseline was recorded from uncommitted code changes on top of {commit[:10]}, "
+                               "which no commit holds; commit them and re-record the baseline, or name a base with --base")
+    return commit
+
+
+def _same_machine(base: Run, recorded: dict, spec: SweepSpec, out: Path, preset, max_slowdown, max_accuracy_drop, alpha,
+                  quiet, rounds: int) -> Comparison:
     run_sweep(spec, out, preset=preset, force=True, quiet=quiet)
     # Only this gate's cells are judged (a reused --out may hold rows of an earlier gate's other cells);
     # on the baseline's own kind of machine a cell the new code newly skips is a regression.
     result = compare_runs(base, load_run(out), max_slowdown, max_accuracy_drop, alpha,
                           only={c.cell_id for c in spec.expand()}, skipped_is_regression=True)
     result.notes.insert(0, "speed: against the committed baseline, recorded on this kind of machine")
+    result.title = "rnnbench gate"
     flagged = _speed_flagged(result)
-    if flagged:
+    if not flagged:
+        return result
+    cells = [c for c in spec.expand() if c.cell_id in flagged]
+    try:
+        ref = _baseline_commit(base, recorded)
+        base_code, new_code = ab.prepare(ref, out / "ab-code", out)
+        again = ab.run_ab(cells, spec, base_code, new_code, out / "ab-confirm", rounds=rounds, max_slowdown=max_slowdown,
+                          alpha=alpha, quiet=quiet)
+    except ab.ABUnavailable as exc:
         run_sweep(spec, out / "confirm", preset=preset, force=True, quiet=quiet, only=flagged)
         confirm = compare_runs(base, load_run(out / "confirm"), max_slowdown, max_accuracy_drop, alpha, only=flagged)
         _confirmed(result.findings, confirm.findings, "a rerun")
-        result.notes.append(f"{len(flagged)} cell(s) flagged for speed were rerun in {out / 'confirm'}")
-    result.title = "rnnbench gate"
+        result.notes.append(f"{len(flagged)} cell(s) flagged for speed were rerun in {out / 'confirm'}, as no A/B with "
+                            f"the baseline's commit was possible ({exc}); a rerun tells a slow spell of this machine "
+                            "from slower code, but not a slower machine of the same kind")
+        return result
+    _confirmed(result.findings, again.findings, "an A/B with the baseline's commit",
+               cleared="this machine, not the code, is slower than the baseline's")
+    result.notes.append(f"{len(flagged)} cell(s) flagged for speed were timed again by an A/B of the baseline's commit "
+                        f"({ref[:10]}) against this code on this machine, in {out / 'ab-confirm'}: a slower machine slows "
+                        "both versions, slower code only the new one")
+    result.notes.extend(again.notes)
     return result
 
 
@@ -135,15 +169,10 @@ def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec,
     result.title = "rnnbench gate"
     why = (f"--base {base_ref}" if base_ref is not None
            else f"the baseline was recorded on another machine ({'; '.join(differences)})")
-    commit = str(recorded.get("git_commit") or "")
-    ref = base_ref if base_ref is not None else commit.removesuffix("+dirty")
+    ref = base_ref if base_ref is not None else str(recorded.get("git_commit") or "").removesuffix("+dirty")
     try:
-        if not ref:
-            raise ab.ABUnavailable(f"the baseline's run.json records no git commit ({base.path / 'run.json'})")
-        if base_ref is None and commit.endswith("+dirty"):
-            raise ab.ABUnavailable(f"the baseline was recorded from uncommitted code changes on top of {ref[:10]}, "
-                                   "which no commit holds; commit them and re-record the baseline, or name a base with --base")
-        base_code, new_code = ab.prepare(ref, out / "ab-code", out)
+        base_code, new_code = ab.prepare(base_ref if base_ref is not None else _baseline_commit(base, recorded),
+                                         out / "ab-code", out)
         cells = [c for c in spec.expand() if (new_run.cells.get(c.cell_id) or {}).get("status") == "ok"]
         speed = ab.run_ab(cells, spec, base_code, new_code, out / "ab", rounds=rounds, max_slowdown=max_slowdown,
                           alpha=alpha, quiet=quiet)

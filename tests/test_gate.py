@@ -1,4 +1,5 @@
-"""``rnnbench gate``: a speed regression stands only if a rerun of the flagged cells confirms it.
+"""``rnnbench gate`` on the baseline's kind of machine: a speed regression stands only if an A/B of the
+flagged cells against the baseline's commit confirms it (a rerun where no A/B is possible).
 
 The sweeps are replaced by prepared run directories (the verdict logic is under test, not timing);
 the real preset runs in CI's gate and in the validation runs reported in the closing note.
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
-from rnnbench import gate
+from rnnbench import ab, gate
 from rnnbench.cli import main
 from rnnbench.presets import get_preset
 from test_compare import _make_run
@@ -99,3 +101,64 @@ def test_a_rerun_without_a_speed_figure_keeps_the_regression(base, tmp_path, mon
     out = capsys.readouterr().out
     assert code == 1
     assert "a rerun produced no speed figure (boom): the regression stands" in out
+
+
+def _with_commit(base, commit="d156eb1792f15a459652ecaba91713b4b5f73a20"):
+    """The baseline's run.json names the commit it was recorded from, as a real one does."""
+    meta = json.loads((base / "run.json").read_text())
+    meta["environment"]["git_commit"] = commit
+    (base / "run.json").write_text(json.dumps(meta))
+    return base
+
+
+def _fake_ab(monkeypatch, new_ratio, calls):
+    """The baseline's commit 'installed' without git; each version timed by a fake runner in which the
+    new code runs the lstm cell ``new_ratio`` x the base's speed."""
+    base_code = ab.CodeVersion("base", "d156eb1", "d156eb1792f15a459652ecaba91713b4b5f73a20", None, "rnnbench.cli:main")
+    monkeypatch.setattr(gate.ab, "materialise", lambda ref, work: calls.append(("materialise", ref)) or base_code)
+    monkeypatch.setattr(gate.ab, "imported_from", lambda version, cwd: cwd)
+
+    def runner(version, cell, spec, out):
+        calls.append((version.label, cell.model))
+        rate = 700.0 * (new_ratio if version.label == "new" and cell.model == "lstm" else 1.0)
+        steps = 32 / rate * (1 + 0.01 * np.random.default_rng(len(calls)).standard_normal(40))
+        return ab.Timing([32 * 10 / s.sum() for s in steps.reshape(4, 10)], steps)
+
+    monkeypatch.setattr(gate.ab, "run_version_cell", runner)
+
+
+def test_a_slower_machine_of_the_same_kind_is_not_a_regression(base, tmp_path, monkeypatch, capsys):
+    """The CI failure of session 7: another VM with the same CPU string ran every cell ~30% slower, and
+    a rerun on it 'confirmed' the slowdown. An A/B of the baseline's commit runs as slow there, so the
+    flag is cleared; the rerun that cannot tell the two apart is not used."""
+    reruns = _fake_sweeps(monkeypatch, first_speed=0.7, rerun_speed=0.7)
+    calls = []
+    _fake_ab(monkeypatch, new_ratio=1.0, calls=calls)
+    code = main(["gate", "--baseline", str(_with_commit(base)), "--out", str(tmp_path / "gate"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert reruns == [] and calls[0] == ("materialise", "d156eb1792f15a459652ecaba91713b4b5f73a20")
+    assert sorted(set(calls[1:])) == [("base", "lstm"), ("new", "lstm")]  # only the flagged cell is A/B-timed
+    assert "not confirmed: an A/B with the baseline's commit gave" in out
+    assert "this machine, not the code, is slower than the baseline's" in out
+
+
+def test_slower_code_is_confirmed_by_the_ab_and_fails_the_gate(base, tmp_path, monkeypatch, capsys):
+    reruns = _fake_sweeps(monkeypatch, first_speed=0.7, rerun_speed=1.0)
+    calls = []
+    _fake_ab(monkeypatch, new_ratio=0.7, calls=calls)
+    code = main(["gate", "--baseline", str(_with_commit(base)), "--out", str(tmp_path / "gate"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1 and reruns == []
+    assert "| regression | speed    | lstm/generic" in out and "confirmed by an A/B with the baseline's commit (-29." in out, out
+
+
+def test_a_dirty_baseline_commit_falls_back_to_a_rerun_and_says_why(base, tmp_path, monkeypatch, capsys):
+    reruns = _fake_sweeps(monkeypatch, first_speed=0.7, rerun_speed=0.72)
+    calls = []
+    _fake_ab(monkeypatch, new_ratio=1.0, calls=calls)
+    code = main(["gate", "--baseline", str(_with_commit(base, "d156eb1+dirty")), "--out", str(tmp_path / "gate"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 1 and calls == [] and reruns == [{REGRESS_IDS["lstm"]}]
+    assert "confirmed by a rerun (-28.0%)" in out and "uncommitted code changes" in out
+    assert "not a slower machine of the same kind" in out
