@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from rnnbench import ownership
 from rnnbench.compare import NOT_GATED, REGRESSION, Comparison, Finding, compare_runs, label
 from rnnbench.errors import BadInput
 from rnnbench.hooks import HOOK_ENVS
@@ -120,9 +121,9 @@ def materialise(ref: str, work: Path) -> CodeVersion:
     """Export ``ref`` from git into ``work`` and install it there; the base side of an A/B."""
     root = source_root()
     commit = resolve(ref, root)
-    shutil.rmtree(work, ignore_errors=True)
+    ownership.fresh_subdir(work, "A/B base code")  # a folder of that name rnnbench did not make is refused
     src, site = work / "src", work / "site"
-    src.mkdir(parents=True)
+    src.mkdir()
     archive = work / "code.tar"
     proc = _git(root, "archive", "--format=tar", "-o", str(archive), commit)
     if proc.returncode != 0:
@@ -293,8 +294,7 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
     """
     runner = runner or run_version_cell
     check_rounds(rounds)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    ownership.fresh_subdir(work, "A/B timings")  # a folder of that name rnnbench did not make is refused
     start = time.perf_counter()
     timings: dict[str, dict[str, list[Timing]]] = {v.label: {} for v in (base, new)}
     errors: dict[str, dict[str, str]] = {v.label: {} for v in (base, new)}

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import signal
 import subprocess
@@ -188,6 +189,21 @@ def serve() -> int:
     return 0
 
 
+#: A stderr line that names an error: a traceback's last line ("ValueError: ...", "rnnbench.x.Error: ..."),
+#: a fatal error of the interpreter, or the kernel's word on a crash.
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(Error|Exception|Interrupt)\b|Fatal Python error|Segmentation fault|Killed\b)")
+
+
+def describe_exit(code: int) -> str:
+    """A process's exit code in words (negative: the signal that killed it)."""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
 class ForkServerError(RuntimeError):
     """The server could not start, refused to serve, or died."""
 
@@ -215,6 +231,23 @@ class ForkServer:
             if first and first.startswith("refused"):
                 raise ForkRefused(first)
             raise ForkServerError(first or f"no answer within {start_timeout_s:g} s ({self._stderr_tail()})")
+
+    def _stderr_error(self) -> str | None:
+        """The last line of the server's stderr that names an error (a traceback's last line, a fatal
+        error); None when none does: its last line is then usually a framework's log, no reason at all."""
+        try:
+            lines = self.stderr_path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return None
+        errors = [line.strip() for line in lines if _ERROR_LINE.match(line.strip())]
+        return errors[-1] if errors else None
+
+    def _how_it_ended(self) -> str:
+        """How the server ended, for a failed cell's row: its exit and the error it printed, if any."""
+        code = self.proc.poll()
+        how = "ended" if code is None else describe_exit(code)
+        error = self._stderr_error()
+        return f"{how}; {error}" if error else f"{how}, printing no error (its stderr: {self.stderr_path.name})"
 
     def _stderr_tail(self) -> str:
         try:
@@ -274,9 +307,9 @@ class ForkServer:
         if line is not None:
             return int(self._answer(line, "exit", "answered out of step"))
         if not self.alive():
-            tail = self._stderr_tail()
+            how = self._how_it_ended()
             self.close()
-            raise ForkServerError(f"the fork server died ({tail})")
+            raise ForkServerError(f"the fork server died ({how})")
         return None
 
     def close(self) -> None:

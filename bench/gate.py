@@ -51,13 +51,6 @@ from rnnbench.sweep import run_sweep
 GATE_MAX_SLOWDOWN = 0.15
 
 
-def _check_out(out: Path, baseline: Path) -> None:
-    """Refuse an --out that is, or lies inside, the baseline: the gate's sweep would overwrite it."""
-    o, b = out.resolve(), baseline.resolve()
-    if o == b or o.is_relative_to(b):
-        raise BadInput(f"--out {str(out)!r} is inside the baseline {str(baseline)!r}: the gate would overwrite it; choose another --out")
-
-
 def _measured_speed(f: Finding) -> bool:
     """A speed finding with a measured figure, which a slow spell could explain or another path judge; a
     missing or damaged figure (the cell failed, wrote NaN) is none of those and stays a regression."""
@@ -102,10 +95,9 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
     ab.check_rounds(rounds)
     base = load_run(baseline)
     out = Path(out)
-    _check_out(out, Path(baseline))
     recorded = base.meta.get("environment") or {}  # load_run checked it is an object when present
     differences = environment.differences(recorded, environment.collect(), spec.all_backends)
-    with command_lock(out, "gate"):
+    with command_lock(out, "gate", inputs=[baseline]):
         if base_ref is None and not differences:
             return _same_machine(base, recorded, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet, rounds)
         return _ab_gate(base, recorded, differences, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet,
@@ -161,6 +153,14 @@ def _same_machine(base: Run, recorded: dict, spec: SweepSpec, out: Path, preset,
 
 def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec, out: Path, preset, max_slowdown,
              max_accuracy_drop, alpha, quiet, base_ref: str | None, rounds: int) -> Comparison:
+    prepared = None
+    if base_ref is not None:
+        # A base the user named must resolve to a commit and install: a typo in CI's command is bad input,
+        # found before the sweep, never a quiet "not gated".
+        try:
+            prepared = ab.prepare(base_ref, out / "ab-code", out)
+        except ab.ABUnavailable as exc:
+            raise BadInput(f"--base {base_ref!r}: {exc}") from None
     # Accuracy, parameters and status against the committed baseline; one speed process is enough, as
     # speed here is information only.
     run_sweep(spec.replace(processes=1), out, preset=preset, force=True, quiet=quiet)
@@ -171,8 +171,9 @@ def _ab_gate(base: Run, recorded: dict, differences: list[str], spec: SweepSpec,
            else f"the baseline was recorded on another machine ({'; '.join(differences)})")
     ref = base_ref if base_ref is not None else str(recorded.get("git_commit") or "").removesuffix("+dirty")
     try:
-        base_code, new_code = ab.prepare(base_ref if base_ref is not None else _baseline_commit(base, recorded),
-                                         out / "ab-code", out)
+        if prepared is None:
+            prepared = ab.prepare(_baseline_commit(base, recorded), out / "ab-code", out)
+        base_code, new_code = prepared
         cells = [c for c in spec.expand() if (new_run.cells.get(c.cell_id) or {}).get("status") == "ok"]
         speed = ab.run_ab(cells, spec, base_code, new_code, out / "ab", rounds=rounds, max_slowdown=max_slowdown,
                           alpha=alpha, quiet=quiet)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rnnbench import report
+from rnnbench import ownership, report
 from rnnbench.compare import ALPHA, compare_runs
 from rnnbench.errors import BadInput
 from rnnbench.intervals import label
@@ -470,7 +470,8 @@ def build(paths, out_dir: str | Path = DEFAULT_OUT, max_slowdown: float = MAX_SL
     entries = load_entries(paths, repo)
     frame, varying = table(entries, max_slowdown, alpha)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    # Never into one of the runs read, nor into a folder of the user's (bench/ownership.py).
+    ownership.claim(out, "history report", inputs=[e.run.path for e in entries])
     notes = []
     if len(entries) < 2:
         notes.append("one run only: each cell is a single point, with nothing before it to compare with; "
@@ -522,6 +523,17 @@ def check_history_dir(history_dir: str | Path, out: str | Path) -> None:
                        "would read as one more entry of the history; choose them apart")
     if (history / CELLS).exists():
         raise BadInput(f"--history {str(history)!r} is a run directory; name a folder to hold one entry per gate")
+    if history.is_dir() and not _history_store(history):
+        raise BadInput(f"--history {str(history)!r} is a non-empty folder that rnnbench did not make (no "
+                       f"{ownership.MARKER} marker, and not only run directories in it); nothing was written there: "
+                       "name a new or empty folder")
+
+
+def _history_store(folder: Path) -> bool:
+    """Whether ``folder`` may take history entries: empty, marked as rnnbench's, or (written before
+    markers) holding nothing but run directories."""
+    children = [c for c in folder.iterdir() if c.name != ownership.MARKER]
+    return ownership.is_ours(folder) or all(c.is_dir() and ownership.is_ours(c) for c in children)
 
 
 def record_entry(run_dir: str | Path, history_dir: str | Path) -> Path:
@@ -538,10 +550,13 @@ def record_entry(run_dir: str | Path, history_dir: str | Path) -> Path:
     history = Path(history_dir)
     if history.exists() and not history.is_dir():
         raise BadInput(f"--history {str(history)!r} exists and is not a directory")
-    history.mkdir(parents=True, exist_ok=True)
-    partial = history / f".{name}.partial-{os.getpid()}"
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
+    if history.is_dir() and any(history.iterdir()):
+        if not _history_store(history):
+            check_history_dir(history, run_dir)  # says why, in one line
+        ownership.mark(history, "history store")  # a store from before markers is marked on first use
+    else:
+        ownership.claim(history, "history store", flag="--history")
+    partial = ownership.fresh_subdir(history / f".{name}.partial-{os.getpid()}", "history entry in the making")
     try:
         for file in (RUN_JSON, CELLS, STEPS, EPOCHS):
             if (run.path / file).is_file():
@@ -559,4 +574,4 @@ def record_entry(run_dir: str | Path, history_dir: str | Path) -> Path:
                 return dest
         raise BadInput(f"{str(history)!r} already holds 999 entries named {name}*")
     finally:
-        shutil.rmtree(partial, ignore_errors=True)
+        ownership.remove_own(partial)

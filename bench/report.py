@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rnnbench import ownership
 from rnnbench.intervals import (
     ACC_HEADER,
     INTERVAL_NOTE,
@@ -475,7 +476,10 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     run_dir = Path(run_dir)
     meta, cells, epochs = load(run_dir)
     out = Path(out_dir) if out_dir else run_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    # A report folder inside the run directory is the default; elsewhere it may not hold the run, and a
+    # folder of the user's is refused either way (bench/ownership.py).
+    inside = out.resolve().is_relative_to(run_dir.resolve()) and out.resolve() != run_dir.resolve()
+    ownership.claim(out, "report", inputs=[] if inside else [run_dir])
     ok = cells[cells.status == "ok"].copy()
     colours = palette(cells.model.unique())
     report = Report(f"rnnbench report: {md_text(run_dir.name)}")

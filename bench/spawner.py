@@ -27,9 +27,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rnnbench import ownership
 from rnnbench.devices import gpu_index
 from rnnbench.errors import BadInput
-from rnnbench.fork_server import FORK_BACKENDS, START_TIMEOUT_S, ForkRefused, ForkServer, ForkServerError, die_with_parent
+from rnnbench.fork_server import (
+    FORK_BACKENDS,
+    START_TIMEOUT_S,
+    ForkRefused,
+    ForkServer,
+    ForkServerError,
+    describe_exit,
+    die_with_parent,
+)
 from rnnbench.result import CellResult
 from rnnbench.spec import LAUNCHES, Cell, resolve_threads
 
@@ -112,15 +121,6 @@ def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
     return " | ".join(line.strip() for line in text[-lines:])
 
 
-def _describe_exit(code: int) -> str:
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
-
-
 class Spawner:
     """Starts and watches one child process at a time for the cells of one run directory."""
 
@@ -151,9 +151,8 @@ class Spawner:
         """Job and result files live in the run directory, in a scratch folder named for this sweep process,
         which the sweep removes when it ends (and a later sweep if this one was killed), so nothing is left
         in /tmp and no folder of the user's is touched."""
-        work = self.log_dir.parent / f"{SCRATCH_PREFIX}{os.getpid()}"
-        work.mkdir(parents=True, exist_ok=True)
-        return work
+        # Marked as the harness's, so that the clean-up removes it by what it holds, not by its name.
+        return ownership.own_subdir(self.log_dir.parent / f"{SCRATCH_PREFIX}{os.getpid()}", "cell scratch")
 
     def calibrate(self, backend: str, device: str) -> dict[str, Any] | None:
         """Matmul GFLOP/s for cells on ``backend``/``device``, measured in a child set up like a cell's; None
@@ -263,7 +262,7 @@ class Spawner:
                     return CellResult.from_json(result.read_text()), ""
                 except (ValueError, TypeError) as exc:
                     return None, f"the cell process wrote an unreadable result ({exc})"
-        return None, stop_reason or _describe_exit(code)
+        return None, stop_reason or describe_exit(code)
 
     def _run_forked(self, server: ForkServer, argv: list[str], env: dict[str, str], key: tuple, log_path: Path,
                     append: bool) -> tuple[tuple[int, str | None] | None, str | None]:

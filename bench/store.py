@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 from filelock import FileLock, Timeout
+from rnnbench import ownership
 from rnnbench.atomic import atomic_write
 from rnnbench.errors import BadInput
 from rnnbench.schema import (
@@ -243,20 +244,22 @@ def _positive_time(text: str) -> float | None:
 
 
 @contextlib.contextmanager
-def command_lock(run_dir: Path, command: str):
-    """Keep a second ``gate`` or ``ab`` out of ``run_dir`` while this one runs (its sweeps lock the run
-    directory one at a time; between them the A/B's files there are in use too)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(run_dir / COMMAND_LOCK)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise BadInput(f"{str(run_dir)!r} is in use by another rnnbench {command} (lock {COMMAND_LOCK}); "
-                       "wait for it or use another --out") from None
-    try:
-        yield
-    finally:
-        lock.release()
+def command_lock(run_dir: Path, command: str, inputs: Sequence[Path | str] = ()):
+    """Claim ``run_dir`` for ``command`` (bench/ownership.py: a foreign folder is refused before the lock
+    is made, and a refused command leaves nothing behind), then keep a second ``gate`` or ``ab`` out of it
+    while this one runs (its sweeps lock the run directory one at a time; between them the A/B's files
+    there are in use too)."""
+    with ownership.output_dir(run_dir, f"rnnbench {command} output", inputs):
+        lock = FileLock(run_dir / COMMAND_LOCK)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise BadInput(f"{str(run_dir)!r} is in use by another rnnbench {command} (lock {COMMAND_LOCK}); "
+                           "wait for it or use another --out") from None
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 class RunStore:
@@ -264,15 +267,8 @@ class RunStore:
 
     def __init__(self, run_dir: str | os.PathLike) -> None:
         self.dir = Path(run_dir)
-        if self.dir.is_symlink() and not self.dir.exists():
-            raise BadInput(f"run directory {str(self.dir)!r} is a symlink to {os.readlink(self.dir)!r}, which does not exist")
-        if self.dir.exists() and not self.dir.is_dir():
-            raise BadInput(f"run directory {str(self.dir)!r} exists and is not a directory")
-        if self.dir.is_dir() and any(self.dir.iterdir()) and not any((self.dir / n).exists() for n in (RUN_JSON, CELLS, LOCK, COMMAND_LOCK)):
-            # Someone's own folder: a sweep would write into it and clear its scratch space there.
-            raise BadInput(f"{str(self.dir)!r} is a non-empty directory that is not an rnnbench run directory; "
-                           "choose an empty or new --out")
-        self.dir.mkdir(parents=True, exist_ok=True)
+        # Someone's own folder is refused before anything is written into it (bench/ownership.py).
+        ownership.claim(self.dir, "run directory")
         self._lock = FileLock(self.dir / LOCK)
         self.rows: dict[str, dict[str, Any]] = {}
         self.extra_columns: list[str] = []  # columns a newer version wrote: kept, in their order

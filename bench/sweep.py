@@ -9,7 +9,6 @@ changed).
 from __future__ import annotations
 
 import contextlib
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnbench import environment
+from rnnbench import environment, ownership
 from rnnbench.datasets import imdb, textfile
 from rnnbench.errors import BadInput
 from rnnbench.executor import Executor, LocalExecutor
@@ -84,14 +83,18 @@ def _data_source(spec: SweepSpec, data_path: str | None, allow_unverified: bool)
             raise BadInput("--data-path names an imdb.npz; a data file is given with --dataset FILE alone")
         texts = textfile.read(spec.dataset, spec.text_column, spec.label_column)  # every bad-file case, one line
         # The cells get the absolute path: they may run in another directory, or on another node.
-        options = {"data_path": str(texts.path.resolve()), "text_column": spec.text_column, "label_column": spec.label_column}
+        # The fingerprint is taken once, here: each cell checks the bytes it trains on against it, so that a
+        # file changed during the sweep fails the cells that would read it instead of mixing two data sets.
+        options = {"data_path": str(texts.path.resolve()), "text_column": spec.text_column, "label_column": spec.label_column,
+                   "expected_fingerprint": texts.fingerprint}
         return options, {"name": spec.dataset, "path": options["data_path"], "fingerprint": texts.fingerprint,
                          "text_column": spec.text_column, "label_column": spec.label_column,
                          "classes": list(texts.classes), "train": len(texts.train_texts), "test": len(texts.test_texts),
                          "split": texts.split}
     options: dict[str, Any] = {"data_path": data_path, "allow_unverified": allow_unverified}
     if spec.dataset == "imdb":  # a missing or unverified file
-        return options, {"name": "imdb", "fingerprint": imdb.verify(imdb.locate(data_path), allow_unverified=allow_unverified)}
+        digest = imdb.verify(imdb.locate(data_path), allow_unverified=allow_unverified)
+        return {**options, "expected_fingerprint": digest}, {"name": "imdb", "fingerprint": digest}
     return options, {"name": spec.dataset}
 
 
@@ -119,74 +122,78 @@ def run_sweep(
     data_options, data_record = _data_source(spec, data_path, allow_unverified)
     # The executor checks its settings (unusable cpus, Ray missing or unreachable) on creation: made here, it
     # does so before the store. One it makes, it closes (a local Ray instance is shut down).
-    owned = executor is None
-    if executor is None and spec.executor == "ray":
-        from rnnbench.ray_executor import RayExecutor
+    # The folder is claimed before the executor or the store makes anything in it (bench/ownership.py); a
+    # sweep refused from here on leaves no folder it created behind.
+    inputs = [data_options["data_path"]] if data_options.get("data_path") else []
+    with ownership.output_dir(out_dir, "run directory", inputs):
+        owned = executor is None
+        if executor is None and spec.executor == "ray":
+            from rnnbench.ray_executor import RayExecutor
 
-        executor = RayExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.threads, processes=spec.processes,
-                               cpus=spec.cpus, data=data_options, memory_limit_mb=spec.memory_limit_mb,
-                               parallel=spec.parallel, address=spec.ray_address)
-    executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s,
-                                         threads=spec.cell_threads if spec.parallel == 1 else spec.threads,
-                                         processes=spec.processes, cpus=spec.cpus, data=data_options,
-                                         # N cells at once share the machine's memory
-                                         memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb() / spec.parallel,
-                                         parallel=spec.parallel, launch=spec.launch)
-    if skip is skip_reason and hasattr(executor, "skip_reason"):
-        skip = executor.skip_reason  # where the cells run (a Ray cluster's GPUs) decides what can run
-    with _closing(executor if owned else None), RunStore(out_dir) as store:
-        previous = store.read_run_json()
-        def wanted(c: Cell) -> bool:
-            status = store.status(c.cell_id)
-            return force or status is None or status == "skipped" or (retry_failed and status == "failed")
+            executor = RayExecutor(Path(out_dir) / "logs", spec.timeout_s, threads=spec.threads, processes=spec.processes,
+                                   cpus=spec.cpus, data=data_options, memory_limit_mb=spec.memory_limit_mb,
+                                   parallel=spec.parallel, address=spec.ray_address)
+        executor = executor or LocalExecutor(Path(out_dir) / "logs", spec.timeout_s,
+                                             threads=spec.cell_threads if spec.parallel == 1 else spec.threads,
+                                             processes=spec.processes, cpus=spec.cpus, data=data_options,
+                                             # N cells at once share the machine's memory
+                                             memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb() / spec.parallel,
+                                             parallel=spec.parallel, launch=spec.launch)
+        if skip is skip_reason and hasattr(executor, "skip_reason"):
+            skip = executor.skip_reason  # where the cells run (a Ray cluster's GPUs) decides what can run
+        with _closing(executor if owned else None), RunStore(out_dir) as store:
+            previous = store.read_run_json()
+            def wanted(c: Cell) -> bool:
+                status = store.status(c.cell_id)
+                return force or status is None or status == "skipped" or (retry_failed and status == "failed")
 
-        todo = [c for c in cells if wanted(c)]
-        rerun = {c.cell_id for c in todo}
-        kept_rows = sum(cid not in rerun for cid in store.rows)
-        before = (previous or {}).get("data") or {}
-        identity = ("fingerprint", "text_column", "label_column")
-        if kept_rows and before.get("fingerprint") and any(before.get(k) != data_record.get(k) for k in identity):
-            # Rows of two different files (or columns) under one cell id would compare data, not models.
-            then, now = ([str(d.get(k))[:16] for k in identity] for d in (before, data_record))
-            raise BadInput(f"the data differs from what {out_dir} was started with (sha256, text and label column: "
-                           f"{', '.join(then)} then, {', '.join(now)} now); use a new --out, or --force to rerun every cell")
-        store.prepare()
-        for leftover in Path(out_dir).glob(f"{SCRATCH_PREFIX}*"):  # of a killed sweep (the lock says none runs)
-            shutil.rmtree(leftover, ignore_errors=True)
-        env = environment.collect()
-        recorded, resumes = _environment(previous, env, kept_rows, spec.all_backends,
-                                         Path(out_dir))
-        meta = {
-            "spec": spec.to_dict(),
-            "preset": preset,
-            "cells": len(cells),
-            "data": data_record,
-            "environment": recorded,
-            "first_started_at": (previous or {}).get("first_started_at", env["started_at"]),
-            # matmul GFLOP/s per backend and device, measured like the cells (bench/calibrate.py)
-            "calibration": (previous or {}).get("calibration", []),
-            **({"resumes": resumes} if resumes else {}),
-        }
-        store.write_run_json(meta)
-        runnable = []
-        with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout,
-                      # on Ray, several cells run at once: each start is said
-                      parallel=spec.parallel if spec.executor == "local" else 2) as progress:
-            for cell in todo:
-                reason = skip(cell)
-                if reason:
-                    store.record(_row(cell, "skipped", {"error": reason}, env))
-                    progress.advance(cell, "skipped", reason)
-                else:
-                    runnable.append(cell)
-            for outcome in executor.run(runnable, on_start=progress.start):
-                cell = outcome.cell
-                store.record(_row(cell, outcome.status, outcome.row, env), outcome.epochs, outcome.steps)
-                measured = [c for c in executor.calibrations.values() if c]
-                if measured and measured != meta["calibration"]:
-                    meta["calibration"] = measured
-                    store.write_run_json(meta)
-                progress.advance(cell, outcome.status, outcome.row.get("error"))
-        for scratch in Path(out_dir).glob(f"{SCRATCH_PREFIX}*"):  # job files of this sweep's cells
-            shutil.rmtree(scratch, ignore_errors=True)
-    return SweepResult(Path(out_dir), cells, len(todo), len(cells) - len(todo), time.perf_counter() - start)
+            todo = [c for c in cells if wanted(c)]
+            rerun = {c.cell_id for c in todo}
+            kept_rows = sum(cid not in rerun for cid in store.rows)
+            before = (previous or {}).get("data") or {}
+            identity = ("fingerprint", "text_column", "label_column")
+            if kept_rows and before.get("fingerprint") and any(before.get(k) != data_record.get(k) for k in identity):
+                # Rows of two different files (or columns) under one cell id would compare data, not models.
+                then, now = ([str(d.get(k))[:16] for k in identity] for d in (before, data_record))
+                raise BadInput(f"the data differs from what {out_dir} was started with (sha256, text and label column: "
+                               f"{', '.join(then)} then, {', '.join(now)} now); use a new --out, or --force to rerun every cell")
+            store.prepare()
+            for leftover in Path(out_dir).glob(f"{SCRATCH_PREFIX}*"):  # of a killed sweep (the lock says none runs)
+                ownership.remove_own(leftover)  # only a folder a sweep made and marked: a user's of that name stays
+            env = environment.collect()
+            recorded, resumes = _environment(previous, env, kept_rows, spec.all_backends,
+                                             Path(out_dir))
+            meta = {
+                "spec": spec.to_dict(),
+                "preset": preset,
+                "cells": len(cells),
+                "data": data_record,
+                "environment": recorded,
+                "first_started_at": (previous or {}).get("first_started_at", env["started_at"]),
+                # matmul GFLOP/s per backend and device, measured like the cells (bench/calibrate.py)
+                "calibration": (previous or {}).get("calibration", []),
+                **({"resumes": resumes} if resumes else {}),
+            }
+            store.write_run_json(meta)
+            runnable = []
+            with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout,
+                          # on Ray, several cells run at once: each start is said
+                          parallel=spec.parallel if spec.executor == "local" else 2) as progress:
+                for cell in todo:
+                    reason = skip(cell)
+                    if reason:
+                        store.record(_row(cell, "skipped", {"error": reason}, env))
+                        progress.advance(cell, "skipped", reason)
+                    else:
+                        runnable.append(cell)
+                for outcome in executor.run(runnable, on_start=progress.start):
+                    cell = outcome.cell
+                    store.record(_row(cell, outcome.status, outcome.row, env), outcome.epochs, outcome.steps)
+                    measured = [c for c in executor.calibrations.values() if c]
+                    if measured and measured != meta["calibration"]:
+                        meta["calibration"] = measured
+                        store.write_run_json(meta)
+                    progress.advance(cell, outcome.status, outcome.row.get("error"))
+            for scratch in Path(out_dir).glob(f"{SCRATCH_PREFIX}*"):  # job files of this sweep's cells
+                ownership.remove_own(scratch)
+        return SweepResult(Path(out_dir), cells, len(todo), len(cells) - len(todo), time.perf_counter() - start)

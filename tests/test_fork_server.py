@@ -102,7 +102,7 @@ def test_a_server_that_dies_mid_cell_fails_that_cell_and_a_new_one_serves_the_ne
     threading.Timer(3.0, lambda: os.kill(server.proc.pid, signal.SIGKILL)).start()
     start = time.monotonic()
     result, reason = spawner.spawn(bad, spawner.log_path(bad), {})
-    assert result is None and "fork server died" in reason
+    assert result is None and "fork server died (killed by SIGKILL" in reason, reason  # how it died, not its last log line
     assert time.monotonic() - start < 60  # the hanging child died with its server; nothing waited for the timeout
     result, reason = spawner.spawn(good, spawner.log_path(good), {})
     assert result is not None, reason

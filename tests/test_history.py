@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rnnbench import history
+from rnnbench import history, ownership
 from rnnbench.cli import main
 from rnnbench.store import load_run
 from test_gate import _fake_sweeps, _gate_run
@@ -256,12 +256,12 @@ def test_gate_history_adds_an_entry_per_gate_that_history_reads(gate_base, tmp_p
     hist = tmp_path / "perf-history"
     for n in (1, 2):  # a fresh --out each time: the fake sweep appends where the real one (--force) rewrites
         assert main(["gate", "--baseline", str(gate_base), "--out", str(tmp_path / f"gate{n}"), "--quiet", "--history", str(hist)]) == 0
-    entries = sorted(p for p in hist.iterdir())
+    entries = sorted(p for p in hist.iterdir() if p.name != ownership.MARKER)  # the store's own marker aside
     assert len(entries) == 2 and all(p.is_dir() and "-nocommit" in p.name for p in entries)
     assert "recorded in the history as" in capsys.readouterr().err
     for entry in entries:
         run = load_run(entry)
-        assert sorted(p.name for p in entry.iterdir()) == ["cells.csv", "run.json", "steps.csv"]  # the fake sweep wrote no epochs
+        assert sorted(p.name for p in entry.iterdir()) == [ownership.MARKER, "cells.csv", "run.json", "steps.csv"]  # the fake sweep wrote no epochs
         assert run.cells.keys() == load_run(tmp_path / "gate1").cells.keys() and run.steps
     monkeypatch.chdir(tmp_path)
     assert main(["history", str(hist), "--out", "h"]) == 0  # the folder stands for its entries
@@ -282,7 +282,7 @@ def test_record_entry_names_the_start_time_and_short_commit(runs, tmp_path):
     assert load_run(entry).cells.keys() == load_run(runs[2]).cells.keys()
     assert (entry / "epochs.csv").read_text() == (runs[2] / "epochs.csv").read_text()
     assert history.record_entry(runs[2], tmp_path / "hist").name == "20261103T100000Z-c3c3c3c-2"
-    assert not [p for p in (tmp_path / "hist").iterdir() if p.name.startswith(".")]  # no partial copy left
+    assert not [p for p in (tmp_path / "hist").iterdir() if p.name.startswith(".") and p.name != ownership.MARKER]  # no partial copy left
 
 
 # --- CI summaries ---------------------------------------------------------------------------------

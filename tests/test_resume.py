@@ -87,7 +87,7 @@ def test_a_non_empty_folder_that_is_no_run_directory_is_refused_untouched(tmp_pa
     (folder / ".work" / "notes.txt").write_text("mine")
     (folder / "data.csv").write_text("a,b\n")
     code = main(["run", "--preset", "smoke", "--models", "lstm", "--out", str(folder), "--quiet", "--no-report"])
-    assert code == 2 and "not an rnnbench run directory" in capsys.readouterr().err
+    assert code == 2 and "rnnbench did not make" in capsys.readouterr().err
     assert sorted(p.name for p in folder.rglob("*")) == [".work", "data.csv", "notes.txt"]
 
 

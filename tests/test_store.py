@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from rnnbench import ownership
 from rnnbench.errors import BadInput
 from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS
 from rnnbench.store import RunStore, read_table
@@ -74,6 +75,7 @@ def test_torn_tail_is_repaired(tmp_path):
     ],
 )
 def test_damaged_cells_csv_is_refused_untouched(tmp_path, content, message):
+    ownership.claim(tmp_path, "run directory")  # a run directory the harness made, damaged since
     (tmp_path / "cells.csv").write_text(content)
     with pytest.raises(BadInput, match=message):
         RunStore(tmp_path).__enter__()
@@ -98,6 +100,7 @@ def test_run_dir_that_is_a_file(tmp_path):
 
 
 def test_damaged_run_json(tmp_path):
+    ownership.claim(tmp_path, "run directory")
     (tmp_path / "run.json").write_text("{not json")
     with RunStore(tmp_path) as store, pytest.raises(BadInput, match="damaged run.json"):
         store.read_run_json()

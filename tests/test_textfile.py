@@ -94,7 +94,7 @@ BAD_FILES = [
     ("field.jsonl", b'{"text": "a", "label": 1}\n{"text": "b"}\n', ["line 2", "'label'"]),
     ("list.jsonl", b'[1, 2]\n', ["line 1", "expected a JSON object"]),
     ("notext.jsonl", b'{"text": 3, "label": 1}\n', ["line 1", "not a string"]),
-    ("bool.jsonl", b'{"text": "a", "label": true}\n{"text": "b", "label": 0}\n', ["line 1", "missing label"]),
+    ("bool.jsonl", b'{"text": "a", "label": true}\n{"text": "b", "label": 0}\n', ["line 1", "label true is a boolean"]),
     ("reviews.txt", b"text,label\na,1\n", ["unsupported file type"]),
 ]
 

@@ -97,6 +97,12 @@ def _cached(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str,
     return arrays
 
 
+def _check_unchanged(path: Path, now: str, expected: str | None) -> None:
+    if expected is not None and now != expected:
+        raise BadInput(f"data file {str(path)!r} changed during the sweep (sha256 {expected[:16]} when the run started, "
+                       f"{now[:16]} now): this cell did not train on it; restore the file, or start a new --out with it")
+
+
 def padded(
     name: str,
     maxlen: int,
@@ -105,9 +111,14 @@ def padded(
     allow_unverified: bool = False,
     text_column: str = "text",
     label_column: str = "label",
+    expected_fingerprint: str | None = None,
 ) -> PaddedData:
     """Padded/truncated splits of data set ``name`` (a built-in name or a labelled-text file) at
-    ``maxlen``, from the cache when present."""
+    ``maxlen``, from the cache when present.
+
+    ``expected_fingerprint`` is the sha256 the sweep took of the file when it started: a file whose bytes
+    differ now is BadInput (the cell fails naming the change), never a run that mixes two data sets.
+    """
     if not textfile.is_file_dataset(name):
         check_name(name)
     if maxlen < 1:
@@ -115,6 +126,7 @@ def padded(
     if textfile.is_file_dataset(name):
         # Read (and hashed) on every call: the content, not the path, decides which cache entry is used.
         texts = textfile.read(data_path or name, text_column, label_column)
+        _check_unchanged(texts.path, texts.fingerprint, expected_fingerprint)
         key = textfile.cache_key(texts, text_column, label_column)
 
         def build() -> dict[str, np.ndarray]:
@@ -148,6 +160,7 @@ def padded(
     else:
         path = imdb.locate(data_path)
         digest = imdb.verify(path, allow_unverified=allow_unverified)
+        _check_unchanged(path, digest, expected_fingerprint)
         key = f"imdb-{digest[:16]}"
 
         def build() -> dict[str, np.ndarray]:

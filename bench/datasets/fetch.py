@@ -145,6 +145,10 @@ def _progress_bar(enabled: bool, total: int | None, label: str):
     return bar, bar.add_task(label, total=total)
 
 
+#: The longest silence a download may be given (a day): beyond it the socket layer overflows.
+MAX_TIMEOUT_S = 86_400.0
+
+
 def fetch(url: str, dest: str | os.PathLike, sha256: str, *, timeout: float = DEFAULT_TIMEOUT,
           progress: bool = True) -> Fetched:
     """Download ``url`` to ``dest`` if, and only if, its sha256 is ``sha256``; return what is at ``dest``.
@@ -164,9 +168,14 @@ def fetch(url: str, dest: str | os.PathLike, sha256: str, *, timeout: float = DE
     sha256 = sha256.lower()
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise BadInput(f"expected sha256 must be 64 hexadecimal digits, got {sha256!r}")
-    if not timeout > 0:
-        raise BadInput(f"the timeout must be a positive number of seconds, got {timeout!r}")
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if not 0 < timeout <= MAX_TIMEOUT_S:  # also NaN and inf, which the socket layer cannot take
+        raise BadInput(f"the timeout must be a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}, got {timeout!r}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in url):  # a CR/LF would also split the error message in two
+        raise BadInput(f"cannot download {url!r}: the URL holds control characters")
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError as exc:
+        raise BadInput(f"cannot download {url!r}: not a valid URL ({exc})") from None
     if scheme not in ("http", "https"):
         raise BadInput(f"cannot download {url!r}: only http:// and https:// URLs are supported")
     present = _existing(dest, sha256)
@@ -250,7 +259,7 @@ def _download(url: str, out, timeout: float, progress: bool, label: str) -> tupl
             raise _Failed(_network_problem(exc, timeout)) from None
         with response:
             length = response.headers.get("Content-Length")
-            if length is not None and length.strip().isdigit():
+            if length is not None and length.strip().isdigit() and len(length.strip()) <= 18:  # int's digit limit
                 expected = int(length)
             bar, task = _progress_bar(progress, expected, label)
             with bar:

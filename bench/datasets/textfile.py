@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import re
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,13 +112,20 @@ def _records(path: Path, text: str, text_column: str, label_column: str):
     where = f"data file {str(path)!r}"
     if path.suffix.lower() == ".jsonl":
         seen_any = False
-        for line_no, line in enumerate(text.splitlines(), start=1):
+        # JSON Lines are split on "\n" only: str.splitlines() also splits on U+2028, U+0085 and others,
+        # which JSON allows raw inside a string.
+        for line_no, line in enumerate(text.split("\n"), start=1):
+            line = line.removesuffix("\r")
             if not line.strip():
                 continue
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise BadInput(f"{where}, line {line_no}: not a JSON object ({exc.msg})") from None
+            except RecursionError:
+                raise BadInput(f"{where}, line {line_no}: JSON nested too deeply to read") from None
+            except ValueError:  # an integer of more digits than Python converts
+                raise BadInput(f"{where}, line {line_no}: a number of more digits than can be read") from None
             if not isinstance(obj, dict):
                 raise BadInput(f"{where}, line {line_no}: expected a JSON object, got {type(obj).__name__}")
             for column in (text_column, label_column):
@@ -134,6 +142,10 @@ def _records(path: Path, text: str, text_column: str, label_column: str):
         if header is None:
             return
         header = [h.strip() for h in header]
+        twice = sorted({h for h in header if header.count(h) > 1 and h})
+        if twice:
+            raise BadInput(f"{where}: column {twice[0]!r} appears more than once in the header ({', '.join(header)}); "
+                           "which one to read would be a guess")
         missing = [c for c in (text_column, label_column) if c not in header]
         if missing:
             raise BadInput(f"{where}: missing column {missing[0]!r} (columns: {', '.join(header)}); "
@@ -150,14 +162,56 @@ def _records(path: Path, text: str, text_column: str, label_column: str):
         raise BadInput(f"{where}, line {reader.line_num}: not valid {'TSV' if delimiter == chr(9) else 'CSV'} ({exc})") from None
 
 
+#: A label is a class number; one of more digits than int64 holds is damage, and Python's int() would
+#: refuse one of over 4,300 digits with an error that is not the user's.
+MAX_LABEL_DIGITS = 18
+
+
 def _label(where: str, line: int, value) -> int:
-    if isinstance(value, bool) or value is None or (isinstance(value, str) and not value.strip()):
+    if value is None or (isinstance(value, str) and not value.strip()):
         raise BadInput(f"{where}, line {line}: missing label")
+    if isinstance(value, bool):
+        raise BadInput(f"{where}, line {line}: label {json.dumps(value)} is a boolean, not an integer class")
     if isinstance(value, int):
+        if len(str(abs(value))) > MAX_LABEL_DIGITS:
+            raise BadInput(f"{where}, line {line}: label of more than {MAX_LABEL_DIGITS} digits")
         return value
     if isinstance(value, str) and _INTEGER.match(value):
+        if len(value.strip().lstrip("+-")) > MAX_LABEL_DIGITS:
+            raise BadInput(f"{where}, line {line}: label of more than {MAX_LABEL_DIGITS} digits")
         return int(value)
-    raise BadInput(f"{where}, line {line}: label {value!r} is not an integer")
+    shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "..."
+    raise BadInput(f"{where}, line {line}: label {shown!r} is not an integer")
+
+
+#: The largest data file read (IMDB as text is about 130 MB): a device or a runaway file is refused, not
+#: read until memory runs out.
+MAX_FILE_BYTES = 2 * 2**30
+
+
+def _read_regular_file(p: Path, where: str) -> bytes:
+    """The bytes of ``p``, a regular file (a symlink is followed) of at most MAX_FILE_BYTES; BadInput for a
+    FIFO, device or folder (which would block or never end) and for a file too large."""
+    try:
+        info = p.stat()
+    except FileNotFoundError:
+        raise BadInput(f"{where} does not exist") from None
+    except OSError as exc:
+        raise BadInput(f"{where} cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = ("a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
+        raise BadInput(f"{where} is {kind}, not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise BadInput(f"{where} is {info.st_size / 2**30:.1f} GiB, over the {MAX_FILE_BYTES / 2**30:.0f} GiB a data file may be")
+    try:
+        with open(p, "rb") as f:
+            data = f.read(MAX_FILE_BYTES + 1)  # a file growing while read is bounded too
+    except OSError as exc:
+        raise BadInput(f"{where} cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise BadInput(f"{where} grew past the {MAX_FILE_BYTES / 2**30:.0f} GiB a data file may be while it was read")
+    return data
 
 
 def read(path: str | Path, text_column: str = "text", label_column: str = "label") -> LabelledTexts:
@@ -166,12 +220,7 @@ def read(path: str | Path, text_column: str = "text", label_column: str = "label
     where = f"data file {str(p)!r}"
     if not p.name.lower().endswith(SUFFIXES):
         raise BadInput(f"{where}: unsupported file type; use one of {', '.join(SUFFIXES)}")
-    try:
-        data = p.read_bytes()
-    except FileNotFoundError:
-        raise BadInput(f"{where} does not exist") from None
-    except OSError as exc:
-        raise BadInput(f"{where} cannot be read: {exc.strerror or exc}") from None
+    data = _read_regular_file(p, where)
     if not data.strip():
         raise BadInput(f"{where} is empty")
     rows = []
