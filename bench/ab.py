@@ -34,6 +34,7 @@ from rnnbench.errors import BadInput
 from rnnbench.hooks import HOOK_ENVS
 from rnnbench.spec import Cell, SweepSpec
 from rnnbench.store import Run, format_value, load_run
+from rnnbench.thresholds import ALPHA, GATE_MAX_SLOWDOWN
 
 #: Rounds per cell and version. Each round is one process per version (about 15 s for a regress cell
 #: here); three give each side 15 timed repeats and cost about 4.5 minutes for the regress preset.
@@ -284,7 +285,7 @@ def _pooled(path: Path, cells: list[Cell], timings: dict[str, list[Timing]], thr
 
 
 def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersion, work: Path, *,
-           rounds: int = AB_ROUNDS, max_slowdown: float = 0.15, alpha: float = 0.01, quiet: bool = False,
+           rounds: int = AB_ROUNDS, max_slowdown: float = GATE_MAX_SLOWDOWN, alpha: float = ALPHA, quiet: bool = False,
            runner: CellRunner | None = None) -> Comparison:
     """Time ``cells`` with both versions in interleaved rounds under ``work`` and compare their speed.
 

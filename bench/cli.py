@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from rnnbench import thresholds
 from rnnbench.errors import BadInput
 
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -71,9 +72,15 @@ def _add_verdict_options(p: argparse.ArgumentParser, max_slowdown: float, why: s
     p.add_argument("--max-slowdown", type=float, default=max_slowdown,
                    help=f"throughput drop that counts, as a fraction (default {max_slowdown:.2f}{why})")
     if accuracy:
-        p.add_argument("--max-accuracy-drop", type=float, default=0.02, help="absolute test-accuracy drop that counts (default 0.02)")
-    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
+        p.add_argument("--max-accuracy-drop", type=float, default=thresholds.MAX_ACCURACY_DROP,
+                       help=f"absolute test-accuracy drop that counts (default {thresholds.MAX_ACCURACY_DROP:g})")
+    _add_alpha_option(p)
     p.add_argument("--format", choices=("markdown", "json"), default="markdown")
+
+
+def _add_alpha_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--alpha", type=float, default=thresholds.ALPHA,
+                   help=f"significance level of the Mann-Whitney U test (default {thresholds.ALPHA:g})")
 
 
 def _add_summary_option(p: argparse.ArgumentParser) -> None:
@@ -86,13 +93,12 @@ def _add_summary_option(p: argparse.ArgumentParser) -> None:
 def _add_timing_options(p: argparse.ArgumentParser, out: str, out_help: str, accuracy: bool = True) -> None:
     """What ``gate`` and ``ab`` share: the regress preset by default, --out, A/B rounds, the gate's thresholds."""
     from rnnbench.ab import AB_ROUNDS
-    from rnnbench.gate import GATE_MAX_SLOWDOWN
 
     _add_sweep_options(p, default_preset="regress")
     p.set_defaults(preset="regress")
     p.add_argument("--out", default=out, metavar="DIR", help=f"{out_help} (default: {out})")
     p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N", help=f"A/B rounds per cell and version (default {AB_ROUNDS})")
-    _add_verdict_options(p, max_slowdown=GATE_MAX_SLOWDOWN, why=": above this machine's measured run-to-run drift",
+    _add_verdict_options(p, max_slowdown=thresholds.GATE_MAX_SLOWDOWN, why=": above this machine's measured run-to-run drift",
                          accuracy=accuracy)
     p.add_argument("--quiet", action="store_true", help="no progress output")
 
@@ -124,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="regression verdict of NEW against BASELINE (exit 1 on regression)")
     p.add_argument("baseline", metavar="BASELINE_DIR")
     p.add_argument("new", metavar="NEW_DIR")
-    _add_verdict_options(p, max_slowdown=0.10, why="")
+    _add_verdict_options(p, max_slowdown=thresholds.MAX_SLOWDOWN, why="")
     _add_summary_option(p)
 
     p = sub.add_parser("history", help="the same cells over many runs (commits, machines): history.csv, a trend chart "
@@ -136,10 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="history", metavar="DIR",
                    help="where to write history.csv, the PNG charts, HISTORY.md and index.html (default: ./history, "
                         "in the current directory)")
-    p.add_argument("--max-slowdown", type=float, default=0.10,
+    p.add_argument("--max-slowdown", type=float, default=thresholds.MAX_SLOWDOWN,
                    help="a point slower than the cell's previous run on the same machine by more than this fraction, "
-                        "and significantly, is marked a regression (default 0.10, compare's)")
-    p.add_argument("--alpha", type=float, default=0.01, help="significance level of the Mann-Whitney U test (default 0.01)")
+                        f"and significantly, is marked a regression (default {thresholds.MAX_SLOWDOWN:.2f}, compare's)")
+    _add_alpha_option(p)
 
     p = sub.add_parser("gate", help="CI regression gate: run a preset (regress), compare it with a baseline; speed "
                                     "gated against the baseline on its own machine, else by an A/B with its commit; "
@@ -388,8 +394,8 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_ab(args: argparse.Namespace) -> int:
     from rnnbench import ab
-    from rnnbench.compare import check_thresholds
     from rnnbench.plan import skip_reason
+    from rnnbench.thresholds import check_thresholds
 
     check_thresholds(args.max_slowdown, 0.0, args.alpha)
     ab.check_rounds(args.rounds)

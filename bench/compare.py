@@ -31,9 +31,9 @@ from rnnbench import environment
 from rnnbench.errors import BadInput
 from rnnbench.store import Run
 from rnnbench.table import md_text
+from rnnbench.thresholds import ALPHA, MAX_ACCURACY_DROP, MAX_SLOWDOWN, check_thresholds
 from tabulate import tabulate
 
-ALPHA = 0.01
 REGRESSION, IMPROVEMENT, UNCHANGED = "regression", "improvement", "unchanged"
 #: Speed measured but deliberately not judged: ``INFO`` where another measurement gates it (the gate's
 #: A/B), ``NOT_GATED`` where nothing can (see bench/gate.py). Neither changes the exit code.
@@ -121,17 +121,7 @@ def _fmt(v: Any) -> str:
 _JUDGED = {"params": "params", "train_samples_per_s": "speed", "test_acc": "accuracy"}
 
 
-def check_thresholds(max_slowdown: float, max_accuracy_drop: float, alpha: float) -> None:
-    """Raise BadInput for a threshold outside its range (the gate calls this before it runs anything)."""
-    if not 0 < max_slowdown < 1:
-        raise BadInput(f"--max-slowdown must be between 0 and 1 (a fraction), got {max_slowdown}")
-    if not 0 <= max_accuracy_drop < 1:
-        raise BadInput(f"--max-accuracy-drop must be between 0 and 1 (absolute accuracy), got {max_accuracy_drop}")
-    if not 0 < alpha < 1:
-        raise BadInput(f"--alpha must be between 0 and 1, got {alpha}")
-
-
-def compare_runs(base: Run, new: Run, max_slowdown: float = 0.10, max_accuracy_drop: float = 0.02,
+def compare_runs(base: Run, new: Run, max_slowdown: float = MAX_SLOWDOWN, max_accuracy_drop: float = MAX_ACCURACY_DROP,
                  alpha: float = ALPHA, only: set[str] | None = None, checks: tuple[str, ...] = tuple(_JUDGED.values()),
                  skipped_is_regression: bool = False) -> Comparison:
     """Compare every cell of ``new`` with the same cell (same parameters) of ``base``.

@@ -37,18 +37,13 @@ from rnnbench.compare import (
     UNCHANGED,
     Comparison,
     Finding,
-    check_thresholds,
     compare_runs,
 )
 from rnnbench.errors import BadInput
 from rnnbench.spec import SweepSpec
 from rnnbench.store import Run, command_lock, load_run
 from rnnbench.sweep import run_sweep
-
-#: The gate's default threshold: above the usual run-to-run drift, below the -23% throughput a 30% slower
-#: training step gives; deeper slow spells are what the confirmation rerun is for (figures behind it:
-#: docs/regression-gate.md).
-GATE_MAX_SLOWDOWN = 0.15
+from rnnbench.thresholds import ALPHA, GATE_MAX_SLOWDOWN, MAX_ACCURACY_DROP, check_thresholds
 
 
 def _measured_speed(f: Finding) -> bool:
@@ -87,7 +82,7 @@ def _speed_flagged(result: Comparison) -> set[str]:
 
 
 def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str | None = None,
-             max_slowdown: float = GATE_MAX_SLOWDOWN, max_accuracy_drop: float = 0.02, alpha: float = 0.01,
+             max_slowdown: float = GATE_MAX_SLOWDOWN, max_accuracy_drop: float = MAX_ACCURACY_DROP, alpha: float = ALPHA,
              quiet: bool = False, base_ref: str | None = None, rounds: int = ab.AB_ROUNDS) -> Comparison:
     """Run ``spec`` into ``out``, compare it with ``baseline`` and gate speed on the path that fits
     (module docstring); return the final verdicts."""

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import inspect
 import io
 import os
 import re
@@ -41,17 +40,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rnnbench import ownership, report
-from rnnbench.compare import ALPHA, compare_runs
+from rnnbench.compare import compare_runs
 from rnnbench.errors import BadInput
 from rnnbench.intervals import label
 from rnnbench.result import coefficient_of_variation
 from rnnbench.schema import PARAM_COLUMNS
 from rnnbench.store import CELLS, EPOCHS, RUN_JSON, STEPS, Run, atomic_write_text, format_value, load_run, typed
 from rnnbench.table import md_text
+from rnnbench.thresholds import ALPHA, MAX_SLOWDOWN, check_thresholds
 
 DEFAULT_OUT = "history"
 #: compare's own default threshold (``rnnbench compare``), read from its signature: one number, one place.
-MAX_SLOWDOWN = inspect.signature(compare_runs).parameters["max_slowdown"].default
 #: Up to this many cells the trend chart has a panel per cell; beyond it, one panel per model.
 MAX_CELL_PANELS = 12
 #: The cell's parameters (its cell_id is their hash); ``arch`` follows from the model and is left out.
@@ -464,8 +463,6 @@ def build(paths, out_dir: str | Path = DEFAULT_OUT, max_slowdown: float = MAX_SL
     import matplotlib
 
     matplotlib.use("Agg")
-    from rnnbench.compare import check_thresholds
-
     check_thresholds(max_slowdown, 0.0, alpha)
     entries = load_entries(paths, repo)
     frame, varying = table(entries, max_slowdown, alpha)

@@ -29,10 +29,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from rnnbench.thresholds import ALPHA
 from scipy import stats
 
 BAR = 0.98
-ALPHA = 0.01
 #: a fit slower than this many times its arm's median was hit by a burst of other work
 BURST = 1.5
 #: fewest clean pairs for which a one-sided signed-rank test can reach ALPHA (2**-7 = 0.0078)
