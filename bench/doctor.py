@@ -72,14 +72,14 @@ def nvml_lines() -> list[str]:
 
         driver, count = ask(nvml.nvmlSystemGetDriverVersion), ask(nvml.nvmlDeviceGetCount)
         if isinstance(count, Exception):
-            return [f"NVML (GPU energy, power, device memory): initialised, but cannot count GPUs: {energy._text(count)}"]
+            return [f"NVML (GPU energy, power, device memory): initialised, but cannot count GPUs: {energy.nvml_error_text(count)}"]
         driver = "?" if isinstance(driver, Exception) else driver
         lines.append(f"NVML (GPU energy, power, device memory): readable; driver {driver}, {count} GPU(s)"
                      + ("" if count else ": no GPU"))
         for i in range(count):
             handle = ask(nvml.nvmlDeviceGetHandleByIndex, i)
             if isinstance(handle, Exception):
-                lines.append(f"  GPU {i}: not readable: {energy._text(handle)}")
+                lines.append(f"  GPU {i}: not readable: {energy.nvml_error_text(handle)}")
                 continue
             name, memory = ask(nvml.nvmlDeviceGetName, handle), ask(nvml.nvmlDeviceGetMemoryInfo, handle)
             can = [what for what, read in (("energy counter", nvml.nvmlDeviceGetTotalEnergyConsumption),

@@ -159,11 +159,12 @@ def open_nvml():
     try:
         nvml.nvmlInit()
     except Exception as exc:  # NVMLError: no driver, no library, version mismatch
-        raise Unavailable(f"NVML init failed: {_text(exc)}") from None
+        raise Unavailable(f"NVML init failed: {nvml_error_text(exc)}") from None
     return nvml
 
 
-def _text(exc: BaseException) -> str:
+def nvml_error_text(exc: BaseException) -> str:
+    """An NVML error's message, or its type's name where the message needs the library to look up."""
     try:
         return str(exc) or type(exc).__name__
     except Exception:  # an NVMLError whose message cannot be looked up without the library
@@ -209,7 +210,7 @@ def gpu_handle(nvml, visible: str | None = None, bus_id: Callable[[], str | None
     except Unavailable:
         raise
     except Exception as exc:
-        raise Unavailable(f"NVML cannot find this cell's GPU ({first or 'device 0'}): {_text(exc)}") from None
+        raise Unavailable(f"NVML cannot find this cell's GPU ({first or 'device 0'}): {nvml_error_text(exc)}") from None
 
 
 def _comm(pid: int) -> str:
@@ -242,7 +243,7 @@ class _Gpu:
         try:
             return read()
         except Exception as exc:
-            self.readings.errors.setdefault(what, _text(exc))
+            self.readings.errors.setdefault(what, nvml_error_text(exc))
             return None
 
     def energy_mj(self) -> int | None:

@@ -28,7 +28,7 @@ def _version(package: str) -> str | None:
         return None
 
 
-def _cpu() -> dict[str, Any]:
+def cpu_info() -> dict[str, Any]:
     model, flags = platform.processor() or platform.machine(), set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -99,7 +99,7 @@ def collect() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "packages": {p: v for p in _PACKAGES if (v := _version(p))},
-        "cpu": _cpu(),
+        "cpu": cpu_info(),
         "gpus": gpus,
         "cudnn": _cudnn_version() if gpus else "n/a: no GPU",
         "host": socket.gethostname(),

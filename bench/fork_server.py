@@ -137,7 +137,7 @@ def _child(request: dict[str, Any], channel: int, server_pid: int) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         import rnnbench.runner as runner
 
-        runner._MODULE_START = time.time()  # the child's interpreter start-up is the fork itself
+        runner.reset_start_clock()  # the child's interpreter start-up is the fork itself
         code = runner.main(request["argv"])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

@@ -263,7 +263,7 @@ def _run_ticks(ax, entries: list[Entry]) -> None:
     for i in ticks:
         e = entries[i - 1]
         name = _short(e.commit) or e.run.path.name[:10]
-        labels.append(report._chart_text(f"{name}\n{e.time:%m-%d}" if e.time else name))
+        labels.append(report.chart_text(f"{name}\n{e.time:%m-%d}" if e.time else name))
     ax.set_xticks(ticks, labels, fontsize=7)
     ax.set_xlim(0.5, n + 0.5)
 
@@ -306,7 +306,7 @@ def _legend(fig, styles: dict[str, tuple], frame: pd.DataFrame, bands: bool) -> 
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Line2D([], [], color=c, marker=m, lw=1.6, label=report._chart_text(name)) for name, (c, m) in styles.items()]
+    handles = [Line2D([], [], color=c, marker=m, lw=1.6, label=report.chart_text(name)) for name, (c, m) in styles.items()]
     if bands:
         handles += [Patch(color="0.5", alpha=0.3, label="middle half of the repeats (IQR)"),
                     Line2D([], [], color="0.5", lw=0.9, label="slowest to fastest repeat")]
@@ -360,8 +360,8 @@ def chart_trend(frame: pd.DataFrame, entries: list[Entry], out: Path, max_slowdo
             title = f"{name} ({n} cell{'s' if n != 1 else ''})"
         _bottom_marks(ax, g)
         _run_ticks(ax, entries)
-        ax.set_title(report._chart_text(str(title)), fontsize=9)
-        ax.yaxis.set_major_formatter(report._plain_number if per_cell else (lambda v, _p: f"{v:.2f}"))
+        ax.set_title(report.chart_text(str(title)), fontsize=9)
+        ax.yaxis.set_major_formatter(report.plain_number if per_cell else (lambda v, _p: f"{v:.2f}"))
         ax.tick_params(axis="y", labelsize=8)
         ax.grid(axis="y", color="0.92")
     for ax in axes[:, 0]:
@@ -374,7 +374,7 @@ def chart_trend(frame: pd.DataFrame, entries: list[Entry], out: Path, max_slowdo
                  y=1.0)
     _legend(fig, styles, frame, bands=per_cell)
     fig.tight_layout()
-    return report._save(fig, out / "trend.png")
+    return report.save_chart(fig, out / "trend.png")
 
 
 def chart_accuracy(frame: pd.DataFrame, entries: list[Entry], out: Path) -> str | None:
@@ -397,16 +397,16 @@ def chart_accuracy(frame: pd.DataFrame, entries: list[Entry], out: Path) -> str 
         for m, mg in g.groupby("machine", sort=False):
             ax.plot(mg.run, mg.test_acc, color=colour, marker=markers[m], ls=ls, lw=1.4 if named else 0.8, ms=5)
         if named:
-            handles.append(Line2D([], [], color=colour, ls=ls, label=report._chart_text(name)))
+            handles.append(Line2D([], [], color=colour, ls=ls, label=report.chart_text(name)))
     if not named:
-        handles = [Line2D([], [], color=colours[m], label=report._chart_text(m)) for m in dict.fromkeys(acc.model)]
-    handles += [Line2D([], [], color="0.3", marker=mk, ls="none", label=report._chart_text(m)) for m, mk in markers.items()]
+        handles = [Line2D([], [], color=colours[m], label=report.chart_text(m)) for m in dict.fromkeys(acc.model)]
+    handles += [Line2D([], [], color="0.3", marker=mk, ls="none", label=report.chart_text(m)) for m, mk in markers.items()]
     _run_ticks(ax, entries)
     ax.set(ylabel="test accuracy", title="Test accuracy over runs (colour: model; marker: machine)")
     ax.title.set_fontsize(10)
     ax.grid(axis="y", color="0.92")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False, fontsize=8)
-    return report._save(fig, out / "accuracy.png")
+    return report.save_chart(fig, out / "accuracy.png")
 
 
 # --- tables and assembly --------------------------------------------------------------------------
@@ -484,7 +484,7 @@ def build(paths, out_dir: str | Path = DEFAULT_OUT, max_slowdown: float = MAX_SL
     order = ("Runs in order of their commit's time (git, in the repository this ran in), else of their start time. "
              "Cells are matched by cell_id; a machine is its host and CPU model.")
     doc.sections.append(report.Section("Runs", "\n\n".join([order, *(f"_Note: {md_text(n)}._" for n in notes),
-                                                            report._md(_runs_table(entries, frame))])))
+                                                            report.markdown_table(_runs_table(entries, frame))])))
     trend = chart_trend(frame, entries, out, max_slowdown, alpha)
     doc.sections.append(report.Section("Chart: Training throughput over runs", image=trend) if trend else
                         report.Section("Chart: Training throughput over runs", note="no cell finished ok in any run"))
@@ -496,11 +496,11 @@ def build(paths, out_dir: str | Path = DEFAULT_OUT, max_slowdown: float = MAX_SL
             f"significant (p < {alpha:g}).")
     changes = _changes_table(frame)
     doc.sections.append(report.Section("Speed changes between consecutive runs",
-                                       rule + ("\n\n" + report._md(changes) if len(changes) else
+                                       rule + ("\n\n" + report.markdown_table(changes) if len(changes) else
                                                         "\n\n_None: no point crossed the threshold significantly._")))
-    doc.sections.append(report.Section("Cells: first and latest run", report._md(_cells_table(frame))))
+    doc.sections.append(report.Section("Cells: first and latest run", report.markdown_table(_cells_table(frame))))
     bad = _bad_table(frame)
-    doc.sections.append(report.Section("Skipped and failed cells", report._md(bad)) if len(bad) else
+    doc.sections.append(report.Section("Skipped and failed cells", report.markdown_table(bad)) if len(bad) else
                         report.Section("Skipped and failed cells", note="none"))
     atomic_write_text(out / "HISTORY.md", report.to_markdown(doc))
     atomic_write_text(out / "index.html", report.to_html(doc, out))

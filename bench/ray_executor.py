@@ -72,10 +72,10 @@ def _import_ray():
 
 def _node() -> dict[str, Any]:
     import ray
-    from rnnbench.environment import _cpu
+    from rnnbench.environment import cpu_info
 
     return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(),
-            "cpu_model": _cpu().get("model")}
+            "cpu_model": cpu_info().get("model")}
 
 
 def _apply_hooks(hooks: dict[str, str]) -> None:

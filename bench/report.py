@@ -93,7 +93,8 @@ def _cell_text(v) -> str:
     return md_text(v)
 
 
-def _md(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a GitHub Markdown table, each value formatted as the reports show it."""
     text = frame.astype(object).map(_cell_text)
     return tabulate(text, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
 
@@ -190,7 +191,7 @@ def accuracy_over_seeds(ok: pd.DataFrame) -> str:
     groups = _groups(ok)
     if not has_seeds(groups):
         return ""
-    return f"{_md(pd.DataFrame(summary_records(groups)))}\n\n{INTERVAL_NOTE}"
+    return f"{markdown_table(pd.DataFrame(summary_records(groups)))}\n\n{INTERVAL_NOTE}"
 
 
 def _pivot(ok: pd.DataFrame, value: str, column: str, agg: str) -> str:
@@ -200,7 +201,7 @@ def _pivot(ok: pd.DataFrame, value: str, column: str, agg: str) -> str:
             continue
         table = g.pivot_table(index="model", columns=column, values=value, aggfunc=agg).reset_index()
         table.columns = [str(c) for c in table.columns]
-        parts.append(f"*{device}, {kernel} kernel, XLA {'on' if jit else 'off'}* ({agg} over seeds)\n\n{_md(table)}")
+        parts.append(f"*{device}, {kernel} kernel, XLA {'on' if jit else 'off'}* ({agg} over seeds)\n\n{markdown_table(table)}")
     return "\n\n".join(parts)
 
 
@@ -227,7 +228,8 @@ def speedups(ok: pd.DataFrame, factor: str, numerator, denominator) -> pd.DataFr
 
 # --- charts ---------------------------------------------------------------------------------------
 
-def _save(fig, path: Path) -> str:
+def save_chart(fig, path: Path) -> str:
+    """Save ``fig`` as the PNG ``path`` (the reports' resolution), close it, and return the file's name."""
     fig.savefig(path, dpi=110, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
@@ -235,15 +237,15 @@ def _save(fig, path: Path) -> str:
     return path.name
 
 
-def _plain_number(value: float, _pos=None) -> str:
+def plain_number(value: float, _pos=None) -> str:
     """A tick label as a plain number (1,500 rather than 1.5x10^3)."""
     return f"{value:,.0f}"
 
 
 def _plain_log_labels(axis) -> None:
     """A log axis labelled with plain numbers, majors and minors alike, every label one size."""
-    axis.set_major_formatter(_plain_number)
-    axis.set_minor_formatter(_plain_number)
+    axis.set_major_formatter(plain_number)
+    axis.set_minor_formatter(plain_number)
     axis.set_tick_params(which="both", labelsize=8)
 
 
@@ -253,7 +255,7 @@ def _plain_log_ticks(axes, xticks) -> None:
 
     for ax in axes:
         ax.set_xticks(xticks)
-        ax.xaxis.set_major_formatter(_plain_number)
+        ax.xaxis.set_major_formatter(plain_number)
         ax.xaxis.set_minor_formatter(NullFormatter())
         _plain_log_labels(ax.yaxis)
 
@@ -275,7 +277,7 @@ def chart_throughput_vs_batch(ok, colours, out: Path) -> str | None:
     grid.set_axis_labels("batch size (samples)", "training throughput (samples/s)")
     grid.set_titles("{col_name}, {row_name}" if rows else "{col_name}")
     grid.figure.suptitle("Training throughput vs batch size (band: range over seeds)", y=1.02)
-    return _save(grid.figure, out / "throughput_vs_batch.png")
+    return save_chart(grid.figure, out / "throughput_vs_batch.png")
 
 
 def _settings(groups: list[SeedGroup], columns: list[str]) -> dict[tuple, list[SeedGroup]]:
@@ -286,7 +288,7 @@ def _settings(groups: list[SeedGroup], columns: list[str]) -> dict[tuple, list[S
     return dict(sorted(by.items(), key=lambda kv: tuple((1, 0) if v is None else (0, v) for v in kv[0])))
 
 
-def _chart_text(text: str) -> str:
+def chart_text(text: str) -> str:
     """Text from data as literal chart text: a ``$`` would start matplotlib's math mode (and a malformed
     formula fails the whole report)."""
     return text.replace("$", r"\$")
@@ -325,7 +327,7 @@ def chart_accuracy_vs_maxlen(ok, colours, out: Path) -> str | None:
             mine = sorted((g for g in members if g.params.get("model") == model), key=lambda g: g.params.get("maxlen"))
             xs = [g.params.get("maxlen") for g in mine]
             (line,) = ax.plot(xs, [g.interval.mean for g in mine], marker="o", color=colours[model], transform=shifted)
-            handles.setdefault(_chart_text(str(model)), line)
+            handles.setdefault(chart_text(str(model)), line)
             bars = [g for g in mine if g.interval.low is not None]
             if bars:
                 ax.errorbar([g.params.get("maxlen") for g in bars], [g.interval.mean for g in bars],
@@ -340,7 +342,7 @@ def chart_accuracy_vs_maxlen(ok, colours, out: Path) -> str | None:
             (line,) = ax.plot(xs, [ceiling[x] for x in xs], "k--")
             handles.setdefault("ceiling (Bayes-optimal reader)", line)
         ax.set_xticks(sorted({g.params.get("maxlen") for g in members}))
-        ax.set(xlabel="maxlen (tokens kept)", ylim=(low, high), title=_chart_text(label(dict(zip(facet_columns, setting, strict=True)), facet_columns)))
+        ax.set(xlabel="maxlen (tokens kept)", ylim=(low, high), title=chart_text(label(dict(zip(facet_columns, setting, strict=True)), facet_columns)))
         ax.title.set_fontsize(9)
     for ax in axes.flat[len(facets):]:
         ax.set_visible(False)
@@ -351,7 +353,7 @@ def chart_accuracy_vs_maxlen(ok, colours, out: Path) -> str | None:
                                                   " (one seed per point: no interval)"), y=1.0 if len(facets) > 1 else 0.98)
     fig.legend(list(handles.values()), list(handles), loc="upper left", bbox_to_anchor=(1.0, 0.92), frameon=False)
     fig.tight_layout()
-    return _save(fig, out / "accuracy_vs_maxlen.png")
+    return save_chart(fig, out / "accuracy_vs_maxlen.png")
 
 
 def chart_accuracy_over_seeds(ok, colours, out: Path) -> str | None:
@@ -385,7 +387,7 @@ def chart_accuracy_over_seeds(ok, colours, out: Path) -> str | None:
                     va="center", fontsize=8)
     names = [str(g.params.get("model")) + (f"  ({label(dict(zip(setting_columns, s, strict=True)), setting_columns)})"
                                            if setting_columns else "") for _, s, g in placed]
-    ax.set_yticks([p[0] for p in placed], [_chart_text(n) for n in names], fontsize=8)
+    ax.set_yticks([p[0] for p in placed], [chart_text(n) for n in names], fontsize=8)
     for (y0, *_), (y1, *_) in zip(placed, placed[1:], strict=False):
         if y0 - y1 > 1.0:  # a gap: the next setting begins
             ax.axhline((y0 + y1) / 2, color="0.85", lw=0.8)
@@ -395,7 +397,7 @@ def chart_accuracy_over_seeds(ok, colours, out: Path) -> str | None:
     ax.set(xlabel="test accuracy", title="Test accuracy over seeds (dot: mean; bar: 95% t-interval"
                                          + ("; |: ceiling, Bayes-optimal reader)" if ceiling_shown else ")"))
     ax.title.set_fontsize(10)
-    return _save(fig, out / "accuracy_over_seeds.png")
+    return save_chart(fig, out / "accuracy_over_seeds.png")
 
 
 def chart_training_curves(ok, epochs, colours, out: Path) -> str | None:
@@ -415,7 +417,7 @@ def chart_training_curves(ok, epochs, colours, out: Path) -> str | None:
     # The band is drawn only where a model has several cells (seeds, shapes); say so only then.
     band = "; band: range over cells" if e.groupby("model").cell_id.nunique().max() > 1 else ""
     grid.figure.suptitle(f"Training curves (solid: training, dashed: validation{band})", y=1.04)
-    return _save(grid.figure, out / "training_curves.png")
+    return save_chart(grid.figure, out / "training_curves.png")
 
 
 def chart_speedups(frames: dict[str, pd.DataFrame], out: Path) -> str | None:
@@ -434,7 +436,7 @@ def chart_speedups(frames: dict[str, pd.DataFrame], out: Path) -> str | None:
     grid.set_axis_labels("", "speedup (x, train samples/s)")
     grid.set_titles("{col_name}")
     grid.figure.suptitle("Speedups (1.0 = no change)", y=1.04)
-    return _save(grid.figure, out / "speedups.png")
+    return save_chart(grid.figure, out / "speedups.png")
 
 
 def chart_accuracy_vs_throughput(ok, colours, out: Path) -> str | None:
@@ -458,12 +460,12 @@ def chart_accuracy_vs_throughput(ok, colours, out: Path) -> str | None:
     if log:
         _plain_log_labels(ax.xaxis)
     else:
-        ax.xaxis.set_major_formatter(_plain_number)
+        ax.xaxis.set_major_formatter(plain_number)
     legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     for text in legend.get_texts():  # parameter counts with thousands separators, like the tables
         if text.get_text().isdigit():
             text.set_text(f"{int(text.get_text()):,}")
-    return _save(fig, out / "accuracy_vs_throughput.png")
+    return save_chart(fig, out / "accuracy_vs_throughput.png")
 
 
 # --- assembly -------------------------------------------------------------------------------------
@@ -490,7 +492,7 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     else:
         board = leaderboard(ok)
         notes = f"\n\n{OVERLAP_NOTE}\n\n{INTERVAL_NOTE}" if "overlaps leader" in board else ""
-        report.sections.append(Section("Leaderboard", _md(board) + notes))
+        report.sections.append(Section("Leaderboard", markdown_table(board) + notes))
         seeds = accuracy_over_seeds(ok)
         report.sections.append(Section("Test accuracy over seeds (mean, 95% t-interval)", seeds) if seeds else
                                Section("Test accuracy over seeds (mean, 95% t-interval)",
@@ -508,7 +510,7 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
                 why = "no cuDNN cell ran (they need a GPU)" if "cuDNN" in name else "the run has no XLA on/off pair"
                 report.sections.append(Section(title, note=why))
             else:
-                report.sections.append(Section(title, _md(frame)))
+                report.sections.append(Section(title, markdown_table(frame)))
         charts = [
             ("Throughput vs batch size", chart_throughput_vs_batch(ok, colours, out), "fewer than two batch sizes"),
             ("Accuracy vs maxlen", chart_accuracy_vs_maxlen(ok, colours, out), "fewer than two maxlens with accuracy"),
@@ -523,7 +525,7 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     bad = cells[cells.status != "ok"]
     if len(bad):
         table = bad[["status", "model", "kernel", "backend", "device", "jit_compile", "maxlen", "batch_size", "seed", "error"]]
-        report.sections.append(Section("Skipped and failed cells", _md(table.assign(error=table.error.str.slice(0, 140)))))
+        report.sections.append(Section("Skipped and failed cells", markdown_table(table.assign(error=table.error.str.slice(0, 140)))))
     else:
         report.sections.append(Section("Skipped and failed cells", note="none"))
 
