@@ -41,13 +41,12 @@ from rnnbench.fork_server import (
 )
 from rnnbench.result import CellResult
 from rnnbench.spec import LAUNCHES, Cell, resolve_threads
+from rnnbench.store import SCRATCH_PREFIX
 
 STDERR_TAIL_LINES = 5
 #: fork servers a spawner runs at most (one per environment: a sweep's seeds and backends); cells of a further
 #: environment are spawned. Each holds an imported framework (docs/scale.md: its memory).
 MAX_FORK_SERVERS = 4
-#: A sweep's scratch folder inside its run directory: the prefix marks it as the harness's own.
-SCRATCH_PREFIX = ".rnnbench-scratch-"
 WATCH_INTERVAL_S = 0.2
 
 

@@ -51,6 +51,9 @@ from rnnbench.schema import (
 CELLS, EPOCHS, STEPS, RUN_JSON, LOCK = "cells.csv", "epochs.csv", "steps.csv", "run.json", ".rnnbench.lock"
 #: Held by a command that runs more than one sweep in a directory (gate, ab) for its whole length.
 COMMAND_LOCK = ".rnnbench-command.lock"
+#: A sweep process's scratch folder in the run directory (its cells' job and result files), named with
+#: this prefix and the process id; the clean-up removes only those that carry the harness's marker.
+SCRATCH_PREFIX = ".rnnbench-scratch-"
 
 #: run.json's format. 1: the first versioned one (a run.json without "format" is from before, read alike).
 #: A reader refuses a newer format rather than guess what its fields mean.

@@ -22,9 +22,9 @@ from rnnbench.errors import BadInput
 from rnnbench.executor import Executor, LocalExecutor
 from rnnbench.plan import skip_reason
 from rnnbench.progress import Progress
-from rnnbench.spawner import SCRATCH_PREFIX, default_memory_limit_mb
+from rnnbench.spawner import default_memory_limit_mb
 from rnnbench.spec import Cell, SweepSpec
-from rnnbench.store import RunStore
+from rnnbench.store import SCRATCH_PREFIX, RunStore
 
 
 @dataclass
