@@ -8,7 +8,6 @@ use and the threads it would get. Nothing here fails: what cannot be found is sa
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -16,17 +15,11 @@ from typing import Any
 
 from rnnbench import energy
 from rnnbench.devices import describe_backend
+from rnnbench.environment import package_version
+from rnnbench.spec import BACKENDS
 
-BACKENDS = ("tensorflow", "jax", "torch")
 #: Seconds one backend's child may take to import and list its devices.
 PROBE_TIMEOUT_S = 120.0
-
-
-def _version(package: str) -> str | None:
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def _cores(cores: set[int]) -> str:
@@ -45,7 +38,7 @@ def backend_line(backend: str, info: dict[str, Any]) -> str:
         extra = {"jax": " (pip install 'rnnbench[jax]')", "torch": " (pip install 'rnnbench[torch]')"}.get(backend, "")
         return f"  {backend:<11} not installed{extra}"
     if "error" in info:
-        return f"  {backend:<11} {_version(backend) or '?'}, but it failed in a child process: {info['error']}"
+        return f"  {backend:<11} {package_version(backend) or '?'}, but it failed in a child process: {info['error']}"
     gpus = info.get("gpus") or []
     parts = [f"devices: {', '.join(info.get('devices') or []) or 'none'}",
              f"{len(gpus)} GPU(s)" if gpus else "no GPU"]
@@ -89,10 +82,7 @@ def nvml_lines() -> list[str]:
             lines.append(f"  GPU {i}: {'?' if isinstance(name, Exception) else name}{total}; "
                          f"{' and '.join(can) + ' readable' if can else 'no energy counter or power reading'}")
     finally:
-        try:
-            nvml.nvmlShutdown()
-        except Exception:
-            pass
+        energy.close_nvml(nvml)
     return lines
 
 
@@ -114,8 +104,8 @@ def report(timeout_s: float = PROBE_TIMEOUT_S) -> list[str]:
     gpus = sorted({g for info in infos.values() for g in info.get("gpus") or []})
     lines = [
         "rnnbench doctor: what this machine can run",
-        f"Python {sys.version.split()[0]} ({sys.executable}); rnnbench {_version('rnnbench') or '?'}, "
-        f"keras {_version('keras') or 'not installed'}",
+        f"Python {sys.version.split()[0]} ({sys.executable}); rnnbench {package_version('rnnbench') or '?'}, "
+        f"keras {package_version('keras') or 'not installed'}",
         "Backends (each asked in a child process of its own):",
         *(backend_line(b, infos[b]) for b in BACKENDS),
         f"GPUs: {'no GPU seen by any backend: cells run on the CPU only' if not gpus else ', '.join(gpus)}",

@@ -163,6 +163,14 @@ def open_nvml():
     return nvml
 
 
+def close_nvml(nvml) -> None:
+    """Shut NVML down; an error there (a driver gone meanwhile) changes nothing for the caller."""
+    try:
+        nvml.nvmlShutdown()
+    except Exception:
+        pass
+
+
 def nvml_error_text(exc: BaseException) -> str:
     """An NVML error's message, or its type's name where the message needs the library to look up."""
     try:
@@ -322,7 +330,7 @@ class WindowMeter:
             handle, self.gpu_choice = gpu_handle(nvml, self.visible, self.pci_bus_id)
         except Unavailable as exc:
             self.gpu_why = str(exc)
-            self._shutdown(nvml)
+            close_nvml(nvml)
             return
         self.gpu = _Gpu(nvml, handle)
         self._thread = threading.Thread(target=self._sample_loop, name="rnnbench-nvml-sampler", daemon=True)
@@ -334,14 +342,8 @@ class WindowMeter:
             self._thread.join(timeout=5)
             self._thread = None
         if self.gpu is not None:
-            self._shutdown(self.gpu.nvml)
+            close_nvml(self.gpu.nvml)
 
-    @staticmethod
-    def _shutdown(nvml) -> None:
-        try:
-            nvml.nvmlShutdown()
-        except Exception:
-            pass
 
     def _sample_loop(self) -> None:
         n = 0

@@ -21,7 +21,8 @@ _PACKAGES = ("rnnbench", "tensorflow", "keras", "jax", "jaxlib", "torch", "numpy
 _CPU_FLAGS = ("avx", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "fma", "amx_tile", "neon", "asimd")
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed version of ``package``, or None when it is not installed."""
     try:
         return importlib.metadata.version(package)
     except importlib.metadata.PackageNotFoundError:
@@ -66,7 +67,7 @@ def _gpus() -> list[dict[str, str]]:
 
 def _cudnn_version() -> str | None:
     """cuDNN version TensorFlow was built against, asked in a child so the parent stays framework-free."""
-    if not _version("tensorflow"):
+    if not package_version("tensorflow"):
         return None
     code = "import tensorflow as tf; print(tf.sysconfig.get_build_info().get('cudnn_version'))"
     try:
@@ -98,7 +99,7 @@ def collect() -> dict[str, Any]:
     return {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "packages": {p: v for p in _PACKAGES if (v := _version(p))},
+        "packages": {p: v for p in _PACKAGES if (v := package_version(p))},
         "cpu": cpu_info(),
         "gpus": gpus,
         "cudnn": _cudnn_version() if gpus else "n/a: no GPU",

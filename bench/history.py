@@ -42,7 +42,7 @@ import pandas as pd
 from rnnbench import ownership, report
 from rnnbench.compare import compare_runs
 from rnnbench.errors import BadInput
-from rnnbench.intervals import label
+from rnnbench.intervals import is_missing, label
 from rnnbench.result import coefficient_of_variation
 from rnnbench.schema import PARAM_COLUMNS
 from rnnbench.store import CELLS, EPOCHS, RUN_JSON, STEPS, Run, atomic_write_text, format_value, load_run, typed
@@ -211,7 +211,7 @@ def table(entries: list[Entry], max_slowdown: float = MAX_SLOWDOWN, alpha: float
     # One set of parameters per cell, whatever run it comes from: a file older than a column (units, say)
     # leaves it empty where a newer one writes the value that the cell's id stands for.
     params = frame.groupby("cell_id", sort=False)[list(CELL_PARAMS)].first().astype(object)
-    params = params.map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else None if _missing(v) else v)
+    params = params.map(lambda v: int(v) if isinstance(v, float) and v.is_integer() else None if is_missing(v) else v)
     for c in CELL_PARAMS:
         frame[c] = frame.cell_id.map(params[c])
     varying = ["model", *(c for c in CELL_PARAMS[1:] if params[c].astype(str).nunique() > 1)]
@@ -231,13 +231,9 @@ def write_csv(frame: pd.DataFrame, path: Path) -> None:
     columns = [c for c in frame.columns if c != "label"]
     writer.writerow(columns)
     for record in frame[columns].to_dict("records"):
-        writer.writerow([format_value(None if _missing(v) else v.item() if isinstance(v, np.generic) else v)
+        writer.writerow([format_value(None if is_missing(v) else v.item() if isinstance(v, np.generic) else v)
                          for v in record.values()])
     atomic_write_text(path, buf.getvalue())
-
-
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float | np.floating) and np.isnan(v)) or v is pd.NA
 
 
 # --- charts ---------------------------------------------------------------------------------------
@@ -431,7 +427,7 @@ def _changes_table(frame: pd.DataFrame) -> pd.DataFrame:
         rows.append({"verdict": r.vs_previous, "run": r.run, "commit": _short(r.commit), "cell": r.label, "machine": r.machine,
                      "previous run": f"{int(r.previous_run)} ({_short(before.commit)})",
                      "before (samples/s)": before.train_samples_per_s, "now (samples/s)": r.train_samples_per_s,
-                     "change": r.change, "p": "" if _missing(r.p_value) else f"{r.p_value:.2g}", "note": r.note})
+                     "change": r.change, "p": "" if is_missing(r.p_value) else f"{r.p_value:.2g}", "note": r.note})
     return pd.DataFrame(rows)
 
 

@@ -49,7 +49,7 @@ class Interval:
         return None if self.low is None or self.high is None else (self.high - self.low) / 2
 
 
-def _missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
     """None, NaN and pandas' NA alike (a typed frame's records carry any of the three)."""
     if value is None:
         return True
@@ -67,7 +67,7 @@ def t_interval(values: Iterable[Any], confidence: float = CONFIDENCE) -> Interva
     """
     from scipy import stats
 
-    xs = [float(v) for v in values if not _missing(v)]
+    xs = [float(v) for v in values if not is_missing(v)]
     n = len(xs)
     if n == 0:
         return Interval(None, None, None, 0)
@@ -110,7 +110,7 @@ class SeedGroup:
 
 def _plain(value: Any) -> Any:
     """A key value that compares and hashes alike whatever its source (numpy scalar, NA, NaN)."""
-    if _missing(value):
+    if is_missing(value):
         return None
     return value.item() if hasattr(value, "item") else value
 
@@ -122,7 +122,7 @@ def seed_groups(rows: Iterable[Mapping[str, Any]]) -> list[SeedGroup]:
     key, such as the speed target) counts once, with the mean of its cells: n is the number of seeds.
     Groups keep the order in which their first row came.
     """
-    rows = [r for r in rows if r.get("status", "ok") == "ok" and not _missing(r.get("test_acc"))]
+    rows = [r for r in rows if r.get("status", "ok") == "ok" and not is_missing(r.get("test_acc"))]
     keys = [c for c in GROUP_COLUMNS if any(c in r for r in rows)]
     by_key: dict[tuple, list[Mapping[str, Any]]] = {}
     for r in rows:
@@ -134,7 +134,7 @@ def seed_groups(rows: Iterable[Mapping[str, Any]]) -> list[SeedGroup]:
             seed = _plain(r.get("seed"))
             # A row without a seed is its own replicate, never merged with another.
             per_seed.setdefault(("row", i) if seed is None else seed, []).append(float(r["test_acc"]))
-        ceilings = [float(r["acc_ceiling"]) for r in members if not _missing(r.get("acc_ceiling"))]
+        ceilings = [float(r["acc_ceiling"]) for r in members if not is_missing(r.get("acc_ceiling"))]
         groups.append(SeedGroup(
             params=dict(zip(keys, key, strict=True)),
             interval=t_interval(math.fsum(v) / len(v) for v in per_seed.values()),
