@@ -40,15 +40,18 @@ MIN_PAIRS = 7
 
 
 @dataclass(frozen=True)
-class OverheadVerdict:
+class RatioVerdict:
+    """A one-sided Wilcoxon test of paired ratios against a bar (:func:`verdict`, :func:`figure_verdict`):
+    the ratios' median and its 95% interval, the p-value, the pairs judged and those a burst screened out."""
+
     median: float
     ci_low: float
     ci_high: float
-    #: one-sided p-value of "the ratios are below the bar"
-    p_below_bar: float
+    #: one-sided p-value of "the ratios are beyond the bar" (below it for the overhead, above for the figure)
+    p: float
     #: pairs judged (after the burst screen)
     pairs: int
-    bar: float = BAR
+    bar: float
     alpha: float = ALPHA
     #: pairs left out because one of their fits was hit by a burst
     screened: int = 0
@@ -59,9 +62,25 @@ class OverheadVerdict:
         return self.pairs >= MIN_PAIRS
 
     @property
+    def significant(self) -> bool:
+        """Beyond the bar, significantly (and judgeable at all)."""
+        return self.judgeable and self.p < self.alpha
+
+
+@dataclass(frozen=True)
+class OverheadVerdict(RatioVerdict):
+    """Is the harness's instrumented fit slower than a bare ``model.fit`` (ratios bare/harness time)?"""
+
+    bar: float = BAR
+
+    @property
+    def p_below_bar(self) -> float:
+        return self.p
+
+    @property
     def slower(self) -> bool:
         """The harness is slower than bare by more than ``1 - bar``, significantly."""
-        return self.judgeable and self.p_below_bar < self.alpha
+        return self.significant
 
     def describe(self) -> str:
         ci = f"95% CI {self.ci_low:.4f}-{self.ci_high:.4f}"
@@ -124,27 +143,19 @@ FIGURE_BAR = 1.02
 
 
 @dataclass(frozen=True)
-class FigureVerdict:
+class FigureVerdict(RatioVerdict):
     """Is the harness's *reported* throughput above what a bare ``model.fit`` gets on the same cell?"""
 
-    median: float
-    ci_low: float
-    ci_high: float
-    #: one-sided p-value of "the reported/bare ratios are above the bar"
-    p_above_bar: float
-    pairs: int
     bar: float = FIGURE_BAR
-    alpha: float = ALPHA
-    screened: int = 0
 
     @property
-    def judgeable(self) -> bool:
-        return self.pairs >= MIN_PAIRS
+    def p_above_bar(self) -> float:
+        return self.p
 
     @property
     def inflated(self) -> bool:
         """The reported figure is above the bare loop's by more than ``bar - 1``, significantly."""
-        return self.judgeable and self.p_above_bar < self.alpha
+        return self.significant
 
     def describe(self) -> str:
         left_out = f" ({self.screened} left out: a fit over {BURST:g}x its arm's median)" if self.screened else ""

@@ -12,18 +12,7 @@ import pytest
 from rnnbench.cli import main
 from rnnbench.datasets import textfile
 from test_compare import _make_run
-
-TINY = ["--models", "lstm", "--kernels", "generic", "--maxlen", "16", "--batch-size", "32", "--jit-compile", "false",
-        "--devices", "cpu", "--epochs", "1", "--train-samples", "256", "--test-samples", "256", "--quiet"]
-
-
-def _one_line_exit_2(code, capsys, *words):
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1, err
-    for w in words:
-        assert w in err, err
-    return err
+from test_ownership import TINY, _one_line_exit_2
 
 
 def _two_classes(n=10):
