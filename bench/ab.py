@@ -122,6 +122,7 @@ def materialise(ref: str, work: Path) -> CodeVersion:
     """Export ``ref`` from git into ``work`` and install it there; the base side of an A/B."""
     root = source_root()
     commit = resolve(ref, root)
+    work = work.resolve()  # git runs in the clone's root: a relative path would be read from there
     ownership.fresh_subdir(work, "A/B base code")  # a folder of that name rnnbench did not make is refused
     src, site = work / "src", work / "site"
     src.mkdir()
@@ -249,6 +250,9 @@ CellRunner = Callable[[CodeVersion, Cell, SweepSpec, Path], "Timing | str"]
 def run_version_cell(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Path) -> Timing | str:
     """Time ``cell`` with ``version``'s own ``rnnbench run`` in a fresh process tree, into ``out``."""
     threads = spec.cell_threads
+    # Absolute: the version's process runs in out's parent folder, where a relative --out (as CI's
+    # "runs/ci-gate" gives) would name a folder inside itself and the timing would be looked for elsewhere.
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     cpus = spec.cpus
     with open(out.parent / f"{out.name}.log", "wb") as log:
