@@ -162,3 +162,25 @@ def test_a_dirty_baseline_commit_falls_back_to_a_rerun_and_says_why(base, tmp_pa
     assert code == 1 and calls == [] and reruns == [{REGRESS_IDS["lstm"]}]
     assert "confirmed by a rerun (-28.0%)" in out and "uncommitted code changes" in out
     assert "not a slower machine of the same kind" in out
+
+
+def test_an_ab_flag_that_a_second_ab_does_not_repeat_is_cleared(base, tmp_path, monkeypatch, capsys):
+    """One slow spell in one version's rounds can flag a cell in the confirming A/B; as on the A/B path, a
+    second A/B decides (found in a run of unchanged code on this VM: GRU -16.9%, new side's last round slow)."""
+    _fake_sweeps(monkeypatch, first_speed=0.7, rerun_speed=0.7)
+    calls = []
+    _fake_ab(monkeypatch, new_ratio=0.7, calls=calls)
+    slow_once = gate.ab.run_version_cell
+
+    def spell_in_the_first_ab_only(version, cell, spec, out):
+        timing = slow_once(version, cell, spec, out)
+        if "ab-confirm-2" in str(out) and version.label == "new":
+            timing = ab.Timing([r / 0.7 for r in timing.repeat_samples_per_s], timing.step_s * 0.7)
+        return timing
+
+    monkeypatch.setattr(gate.ab, "run_version_cell", spell_in_the_first_ab_only)
+    code = main(["gate", "--baseline", str(_with_commit(base)), "--out", str(tmp_path / "gate"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert sum(1 for c in calls if c == ("new", "lstm")) == 6  # two A/Bs of three rounds
+    assert "not confirmed: an A/B with the baseline's commit gave -29." in out and ", a second A/B gave +" in out, out
