@@ -9,8 +9,10 @@ Which path runs:
   kind (another VM with the same CPU model string ran every cell 16-38% slower: docs/regression-gate.md).
   Only the first is a regression, and only an A/B tells it from the other two, so a cell flagged for
   speed is timed again by an A/B of the baseline's commit against this code on this machine
-  (:mod:`bench.ab`), and its speed regression stands only if the A/B confirms it. Where no A/B is
-  possible, the flagged cells are rerun instead, which tells a slow spell but not a slower machine.
+  (:mod:`bench.ab`), and its speed regression stands only if the A/B confirms it (and, for a cell that
+  A/B flags, a second A/B as on the A/B path: one slow spell during one version's rounds can flag a cell).
+  Where no A/B is possible, the flagged cells are rerun instead, which tells a slow spell but not a
+  slower machine.
 * **A/B** (the baseline comes from another machine, or ``--base REF`` names a revision): speed recorded
   on another CPU is no reference (bench/ab.py says why), so the baseline's own commit (or ``REF``) is
   exported from git and both versions time the cells here, interleaved (:mod:`bench.ab`); a flagged cell
@@ -19,6 +21,8 @@ Which path runs:
 * **Speed not gated**: the A/B is impossible (no git, the commit is not in the clone, the base's code
   does not install or start). Speed is reported, marked not gated with the reason and the command that
   would gate it, and the exit code depends on the deterministic checks alone.
+  A ``--base`` the user named that does not resolve or install is bad input instead (exit 2, before
+  any sweep): a typo in CI's command must not pass.
 
 On every path accuracy, parameter count and status are judged against the committed baseline: they are
 deterministic and need no confirmation.
