@@ -517,9 +517,13 @@ def check_history_dir(history_dir: str | Path, out: str | Path) -> None:
     if (history / CELLS).exists():
         raise BadInput(f"--history {str(history)!r} is a run directory; name a folder to hold one entry per gate")
     if history.is_dir() and not _history_store(history):
-        raise BadInput(f"--history {str(history)!r} is a non-empty folder that rnnbench did not make (no "
-                       f"{ownership.MARKER} marker, and not only run directories in it); nothing was written there: "
-                       "name a new or empty folder")
+        _refuse_foreign_store(history)
+
+
+def _refuse_foreign_store(history: Path) -> None:
+    raise BadInput(f"--history {str(history)!r} is a non-empty folder that rnnbench did not make (no "
+                   f"{ownership.MARKER} marker, and not only run directories in it); nothing was written there: "
+                   "name a new or empty folder")
 
 
 def _history_store(folder: Path) -> bool:
@@ -545,7 +549,7 @@ def record_entry(run_dir: str | Path, history_dir: str | Path) -> Path:
         raise BadInput(f"--history {str(history)!r} exists and is not a directory")
     if history.is_dir() and any(history.iterdir()):
         if not _history_store(history):
-            check_history_dir(history, run_dir)  # says why, in one line
+            _refuse_foreign_store(history)
         ownership.mark(history, "history store")  # a store from before markers is marked on first use
     else:
         ownership.claim(history, "history store", flag="--history")
