@@ -1,4 +1,4 @@
-"""Same-machine A/B (bench/ab.py) and the gate's choice of path (bench/gate.py).
+"""Same-machine A/B (bench/verdict/ab.py) and the gate's choice of path (bench/verdict/gate.py).
 
 The verdict logic runs on prepared run directories and a fake cell runner (timing is not under test
 there); one slow test exports and installs a real commit and times a tiny cell with it, to prove that
@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rnnbench import ab, environment, gate, ownership
 from rnnbench.cli import main
-from rnnbench.presets import get_preset
-from rnnbench.spec import SweepSpec
-from rnnbench.store import RunStore
+from rnnbench.config.presets import get_preset
+from rnnbench.config.spec import SweepSpec
+from rnnbench.storage import environment, ownership
+from rnnbench.storage.store import RunStore
+from rnnbench.verdict import ab, gate
 
 #: The gate's preset narrowed to two models; every gate call below passes the same --models.
 SPEC = get_preset("regress").replace(models=("lstm", "gru"))
@@ -315,7 +316,7 @@ def test_a_cell_newly_skipped_on_the_baseline_s_machine_is_a_regression(tmp_path
 
 def test_a_second_gate_on_the_same_out_is_refused(tmp_path, monkeypatch, capsys):
     from filelock import FileLock
-    from rnnbench.store import COMMAND_LOCK
+    from rnnbench.storage.store import COMMAND_LOCK
 
     baseline = _write_run(tmp_path / "base", THIS)
     ownership.claim(tmp_path / "gate", "rnnbench gate output")  # the other gate's folder

@@ -6,8 +6,8 @@ import importlib.util
 
 import pandas as pd
 import pytest
-from rnnbench.spec import SweepSpec
-from rnnbench.sweep import run_sweep
+from rnnbench.config.spec import SweepSpec
+from rnnbench.execute.sweep import run_sweep
 
 TINY = dict(models=("gru",), maxlen=(16,), batch_size=(32,), epochs=1, train_samples=200, test_samples=100,
             speed_target_s=0.2)

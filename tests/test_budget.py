@@ -1,9 +1,9 @@
-"""The timing budget (rnnbench.measure.budget): steps per repeat and repeats that fill a cell's target."""
+"""The timing budget (rnnbench.cell.measure.budget): steps per repeat and repeats that fill a cell's target."""
 
 from __future__ import annotations
 
 import pytest
-from rnnbench.measure import MAX_REPEATS, MAX_STEPS, MIN_STEPS, REPEATS, budget
+from rnnbench.cell.measure import MAX_REPEATS, MAX_STEPS, MIN_STEPS, REPEATS, budget
 
 
 @pytest.mark.parametrize("target_s, step_s, expected", [

@@ -9,7 +9,7 @@ import sys
 
 import pandas as pd
 import pytest
-from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS
+from rnnbench.storage.schema import CELL_COLUMNS, EPOCH_COLUMNS
 
 
 def rnnbench(*args, cwd=None, timeout=600):
@@ -24,7 +24,7 @@ def test_help_documents_every_command():
         assert command in out.stdout
     assert rnnbench("--version").stdout.startswith("rnnbench ")
     run_help = rnnbench("run", "--help").stdout
-    from rnnbench.presets import PRESETS
+    from rnnbench.config.presets import PRESETS
 
     assert all(name in run_help for name in PRESETS)
     for flag in ("--preset", "--sweep", "--models", "--kernels", "--maxlen", "--batch-size", "--devices", "--jit",
@@ -46,7 +46,7 @@ def test_list_formats():
 @pytest.fixture
 def stored_run(tmp_path):
     """A run directory holding results, to check that bad input never changes them."""
-    from rnnbench.store import RunStore
+    from rnnbench.storage.store import RunStore
 
     run = tmp_path / "stored"
     with RunStore(run) as store:
@@ -242,20 +242,21 @@ def test_tiny_sweep_end_to_end_and_resume(tmp_path):
 
 
 def test_overrides_reach_the_spec_and_all_lifts_a_subset():
-    from rnnbench.cli import _spec_from_args, build_parser
+    from rnnbench.cli import build_parser
+    from rnnbench.cli.shared import spec_from_args
 
     args = build_parser().parse_args(["run", "--models", "lstm", "--maxlen", "100,500", "--jit", "true",
                                       "--train-samples", "all", "--test-samples", "300", "--threads", "1",
                                       "--processes", "3", "--cpus", "1,0"])
-    spec = _spec_from_args(args)
+    spec = spec_from_args(args)
     assert spec.models == ("lstm",) and spec.maxlen == (100, 500) and spec.jit_compile == (True,)
     assert spec.train_samples is None and spec.test_samples == 300 and spec.threads == 1
     assert spec.processes == 3 and spec.cpus == (0, 1)
     assert spec.batch_size == (64, 256)  # the rest comes from the default preset
     # --cpus alone gives one thread per core, even over a preset that fixes threads (seed: 1)
-    cpus_only = _spec_from_args(build_parser().parse_args(["run", "--preset", "seed", "--cpus", "0,1"]))
+    cpus_only = spec_from_args(build_parser().parse_args(["run", "--preset", "seed", "--cpus", "0,1"]))
     assert cpus_only.cpus == (0, 1) and cpus_only.threads is None
-    both = _spec_from_args(build_parser().parse_args(["run", "--preset", "seed", "--cpus", "0,1", "--threads", "1"]))
+    both = spec_from_args(build_parser().parse_args(["run", "--preset", "seed", "--cpus", "0,1", "--threads", "1"]))
     assert both.threads == 1
 
 

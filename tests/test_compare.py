@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 from rnnbench.cli import main
-from rnnbench.compare import compare_runs
 from rnnbench.errors import BadInput
-from rnnbench.store import RunStore, load_run
+from rnnbench.storage.store import RunStore, load_run
+from rnnbench.verdict.compare import compare_runs
 
 
 def _make_run(path, speed=1.0, acc=0.85, params=328_353, drop=None, status="ok", host="ci-1", calib=100.0, steps=True,

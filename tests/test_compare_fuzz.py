@@ -21,16 +21,18 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rnnbench.cli import main
 from rnnbench.errors import BadInput
-from rnnbench.store import load_run
+from rnnbench.storage.store import load_run
 
 BASELINE = Path(__file__).resolve().parent.parent / "results" / "baseline-regress"
 JUDGED = ("train_samples_per_s", "test_acc", "params")
 BAD_NUMBERS = ["nan", "NaN", "inf", "-inf", "", "0", "-3", "abc", "1e999", "0x10"]
 
 
-def _valid(column: str, text: str) -> bool:
+def _valid(column: str, value) -> bool:
+    """Whether a value (a typed stored one, None for empty, or text to be written) is a valid measurement
+    of ``column``."""
     try:
-        value = float(text)
+        value = float(value) if value is not None else math.nan
     except ValueError:
         return False
     return math.isfinite(value) and (0 <= value <= 1 if column == "test_acc" else value > 0)

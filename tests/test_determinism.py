@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from rnnbench.spec import SweepSpec
-from rnnbench.sweep import run_sweep
+from rnnbench.config.spec import SweepSpec
+from rnnbench.execute.sweep import run_sweep
 
 
 @pytest.mark.slow
@@ -39,7 +39,7 @@ def test_xla_cell_runs_with_xla(tmp_path):
 
 def test_runner_refuses_a_silently_changed_jit_setting():
     import keras
-    from rnnbench.runner import _compiled
+    from rnnbench.cell.runner import _compiled
 
     cell = SweepSpec(models=("gru",), maxlen=(8,), jit_compile=(True,), epochs=0).expand()[0]
     original = keras.Model.compile

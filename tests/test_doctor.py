@@ -8,7 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from rnnbench import devices, doctor, energy
+from rnnbench.cell import energy, rapl
+from rnnbench.cli import doctor
+from rnnbench.execute import devices
 from test_energy import FakeNvml, zone
 
 
@@ -40,7 +42,7 @@ def test_doctor_with_a_gpu_nvml_and_rapl(monkeypatch, tmp_path):
     monkeypatch.setattr(doctor, "describe_backend", lambda b, t: info if b == "tensorflow" else {"installed": False})
     monkeypatch.setattr(energy, "load_nvml", lambda: FakeNvml(count=1))
     zone(tmp_path, "intel-rapl:0", "package-0", 5)
-    monkeypatch.setenv(energy.POWERCAP_ROOT_ENV, str(tmp_path))
+    monkeypatch.setenv(rapl.POWERCAP_ROOT_ENV, str(tmp_path))
     lines = doctor.report()
     text = "\n".join(lines)
     assert "tensorflow  9.9; devices: CPU:0, GPU:0; 1 GPU(s); built for CUDA 12.4, cuDNN 9" in text
@@ -58,7 +60,7 @@ def test_doctor_says_why_nvml_and_rapl_are_not_readable(monkeypatch, tmp_path):
     assert doctor.nvml_lines()[1] == "  GPU 0: NVIDIA H200, 141 GiB; no energy counter or power reading"
     zone(tmp_path, "intel-rapl:0", "package-0", None)
     (tmp_path / "intel-rapl:0" / "energy_uj").mkdir()
-    monkeypatch.setenv(energy.POWERCAP_ROOT_ENV, str(tmp_path))
+    monkeypatch.setenv(rapl.POWERCAP_ROOT_ENV, str(tmp_path))
     assert doctor.rapl_line().startswith(f"RAPL (CPU package energy): not readable: cannot read {tmp_path}/intel-rapl:0/energy_uj")
 
 

@@ -1,4 +1,4 @@
-"""Energy, power, device memory and GPU isolation over a cell's timed window (bench/energy.py).
+"""Energy, power, device memory and GPU isolation over a cell's timed window (bench/cell/energy.py).
 
 No GPU and no readable RAPL here: NVML is a fake module put in place of :func:`energy.load_nvml`, RAPL a
 fake powercap tree under tmp_path. Readings are driven by hand (the sampler's interval is an hour), so
@@ -18,9 +18,10 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-from rnnbench import energy
-from rnnbench.energy import GPU_FIELDS, RaplReading, Unavailable, WindowMeter, rapl_energy_j, read_rapl
-from rnnbench.result import CellResult
+from rnnbench.cell import energy, rapl
+from rnnbench.cell.energy import GPU_FIELDS, WindowMeter
+from rnnbench.cell.rapl import RaplReading, Unavailable, rapl_energy_j, read_rapl
+from rnnbench.storage.result import CellResult
 
 HOUR = 3600.0  # a sampler interval no test reaches: every reading is one the test asks for
 OWN = os.getpid()
@@ -94,7 +95,7 @@ class FakeNvml:
 @pytest.fixture
 def no_rapl(tmp_path, monkeypatch):
     """No powercap tree: the CPU figure is out of the way of the GPU tests."""
-    monkeypatch.setenv(energy.POWERCAP_ROOT_ENV, str(tmp_path / "no-powercap"))
+    monkeypatch.setenv(rapl.POWERCAP_ROOT_ENV, str(tmp_path / "no-powercap"))
 
 
 def use(monkeypatch, fake):
@@ -244,7 +245,7 @@ def test_a_cpu_cell_never_touches_nvml(monkeypatch, no_rapl):
         meter.end()
     fields, notes = meter.result(10)
     assert all(v is None for v in fields.values())
-    assert notes == [f"cpu_energy_j_per_sample: RAPL not readable: no powercap tree at {energy.powercap_root()} "
+    assert notes == [f"cpu_energy_j_per_sample: RAPL not readable: no powercap tree at {rapl.powercap_root()} "
                      "(not Linux, or no RAPL driver: a VM or a non-x86 CPU)"]
 
 
@@ -319,9 +320,9 @@ def test_two_packages_are_summed_and_subzones_psys_and_mmio_left_out(tmp_path):
 
 def test_the_powercap_root_comes_from_the_environment(tmp_path, monkeypatch):
     zone(tmp_path, "intel-rapl:0", "package-0", 42)
-    monkeypatch.setenv(energy.POWERCAP_ROOT_ENV, str(tmp_path))
-    assert energy.powercap_root() == tmp_path and read_rapl().energy_uj == {"intel-rapl:0": 42}
-    assert energy.powercap_root("/elsewhere") == Path("/elsewhere")  # an argument beats the variable
+    monkeypatch.setenv(rapl.POWERCAP_ROOT_ENV, str(tmp_path))
+    assert rapl.powercap_root() == tmp_path and read_rapl().energy_uj == {"intel-rapl:0": 42}
+    assert rapl.powercap_root("/elsewhere") == Path("/elsewhere")  # an argument beats the variable
 
 
 @pytest.mark.parametrize("damage, why", [
@@ -367,7 +368,7 @@ FIELDS = {"gpu_device_peak_mb": 2048.0, "gpu_energy_j_per_sample": 0.25, "gpu_po
 
 
 def test_new_fields_round_trip_through_json_and_become_columns():
-    from rnnbench.schema import CELL_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
+    from rnnbench.storage.schema import CELL_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
 
     r = result_with(FIELDS, notes=["cpu_energy_j_per_sample: machine-level"])
     assert CellResult.from_json(r.to_json()) == r
@@ -400,8 +401,8 @@ def test_pooling_processes_takes_medians_and_largest_and_keeps_a_later_process_n
 
 
 def test_a_cells_csv_without_the_new_columns_still_loads(tmp_path):
-    from rnnbench.schema import CELL_COLUMNS
-    from rnnbench.store import RunStore, load_run, typed
+    from rnnbench.storage.schema import CELL_COLUMNS
+    from rnnbench.storage.store import RunStore, load_run, typed
 
     old_columns = CELL_COLUMNS[: CELL_COLUMNS.index("gpu_device_peak_mb")]
     row = {c: "" for c in old_columns} | {"cell_id": "abc", "model": "lstm", "status": "ok", "train_samples_per_s": "12.5"}
@@ -418,7 +419,7 @@ def test_a_cells_csv_without_the_new_columns_still_loads(tmp_path):
 
 def test_a_measured_zero_is_kept_apart_from_not_measured():
     m = result_with({**FIELDS, "gpu_other_processes": 0}).metrics()
-    from rnnbench.store import format_value
+    from rnnbench.storage.store import format_value
 
     assert format_value(m["gpu_other_processes"]) == "0" and format_value(result_with({}).metrics()["gpu_energy_j_per_sample"]) == ""
 
@@ -430,7 +431,7 @@ def test_a_real_cpu_cell_fills_the_columns_or_says_why(tmp_path):
     """One tiny cell through the whole harness, its RAPL a fake (static) tree: the plumbing, child to row."""
     root = tmp_path / "powercap"
     zone(root, "intel-rapl:0", "package-0", 123_456)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", energy.POWERCAP_ROOT_ENV: str(root)}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", rapl.POWERCAP_ROOT_ENV: str(root)}
     out = tmp_path / "run"
     args = ["run", "--preset", "smoke", "--models", "simple_rnn", "--kernels", "generic", "--maxlen", "16",
             "--epochs", "0", "--train-samples", "200", "--test-samples", "100", "--speed-target", "0.2",

@@ -7,11 +7,12 @@ import os
 
 import pandas as pd
 import pytest
+from rnnbench.cell.hooks import FAULT_ENV
+from rnnbench.config.spec import SweepSpec
 from rnnbench.errors import BadInput
-from rnnbench.hooks import FAULT_ENV
-from rnnbench.spawner import child_env
-from rnnbench.spec import SweepSpec
-from rnnbench.sweep import run_sweep
+from rnnbench.execute.processes import CellProcesses
+from rnnbench.execute.spawner import child_env
+from rnnbench.execute.sweep import run_sweep
 
 TINY = dict(kernels=("generic",), maxlen=(8,), batch_size=(32,), epochs=0, train_samples=64, test_samples=64,
             speed_target_s=0.1)
@@ -62,7 +63,7 @@ def test_speed_processes_are_pooled_into_one_row(tmp_path):
 
 
 def _fake_payload(speed):
-    from rnnbench.result import CellResult
+    from rnnbench.storage.result import CellResult
 
     return CellResult(threads=1, params=10, repeat_samples_per_s=(speed,) * 5, steps_per_repeat=2,
                       steps=tuple({"repeat": r, "step": s, "step_s": 0.01} for r in range(5) for s in range(2)),
@@ -73,7 +74,7 @@ def _fake_payload(speed):
 def test_speed_processes_run_in_interleaved_rounds_and_a_late_failure_fails_the_cell(tmp_path, monkeypatch):
     """Round 1 runs every cell's first process, round 2 every cell's second...: a slow minute of the
     machine costs each cell one process, not all of one cell's. A speed process that dies fails its cell."""
-    from rnnbench.executor import LocalExecutor
+    from rnnbench.execute.executor import LocalExecutor
 
     a, b = SweepSpec(models=("simple_rnn", "gru"), **TINY).expand()
     calls = []
@@ -88,7 +89,7 @@ def test_speed_processes_run_in_interleaved_rounds_and_a_late_failure_fails_the_
 
     monkeypatch.setattr(LocalExecutor, "_spawn", fake_spawn)
     monkeypatch.setattr(LocalExecutor, "calibrate", lambda self, backend, device: None)
-    outcomes = list(LocalExecutor(tmp_path / "logs", 60, threads=1, processes=3).run([a, b]))
+    outcomes = list(LocalExecutor(CellProcesses(tmp_path / "logs", 60, threads=1, processes=3)).run([a, b]))
     assert calls == [("simple_rnn", False), ("gru", False), ("simple_rnn", True), ("gru", True),
                      ("simple_rnn", True), ("gru", True)]
     by_model = {o.cell.model: o for o in outcomes}
@@ -121,7 +122,7 @@ def test_cpus_outside_this_process_affinity_are_refused_before_anything_runs(tmp
 
 
 def test_slots_are_disjoint_equal_core_sets_and_more_slots_than_cores_is_refused():
-    from rnnbench.executor import slot_cores
+    from rnnbench.execute.executor import slot_cores
 
     assert slot_cores((1, 0), 2) == [(0,), (1,)]
     assert slot_cores(tuple(range(8)), 3) == [(0, 1), (2, 3), (4, 5)]  # cores 6, 7 left to the OS
@@ -135,7 +136,7 @@ def _slot_run(tmp_path, monkeypatch, cells, gpus=0, threads=None, processes=1):
     import threading
     import time
 
-    from rnnbench.executor import LocalExecutor
+    from rnnbench.execute.executor import LocalExecutor
 
     lock, active, seen = threading.Lock(), [], []
     overlap = threading.Barrier(2, timeout=20)
@@ -157,8 +158,8 @@ def _slot_run(tmp_path, monkeypatch, cells, gpus=0, threads=None, processes=1):
     monkeypatch.setattr(LocalExecutor, "_spawn", fake_spawn)
     monkeypatch.setattr(LocalExecutor, "_calibrate_in_slots", lambda self, backend, device: None)
     monkeypatch.setattr(LocalExecutor, "calibrate", lambda self, backend, device: None)
-    executor = LocalExecutor(tmp_path / "logs", 60, threads=threads, cpus=(0, 1), parallel=2, processes=processes,
-                             gpu_count=lambda: gpus)
+    executor = LocalExecutor(CellProcesses(tmp_path / "logs", 60, threads=threads, cpus=(0, 1), parallel=2,
+                                           processes=processes), gpu_count=lambda: gpus)
     return list(executor.run(cells)), seen
 
 
@@ -183,10 +184,10 @@ def test_parallel_gpu_cells_never_share_a_gpu_and_a_numbered_one_waits_for_its_o
 
 
 def test_parallel_refuses_more_threads_than_a_slot_has(tmp_path):
-    from rnnbench.executor import LocalExecutor
+    from rnnbench.execute.executor import LocalExecutor
 
     with pytest.raises(BadInput, match="threads = 2 is more than the 1 core"):
-        LocalExecutor(tmp_path / "logs", 60, threads=2, cpus=(0, 1), parallel=2)
+        LocalExecutor(CellProcesses(tmp_path / "logs", 60, threads=2, cpus=(0, 1), parallel=2))
 
 
 @pytest.mark.slow

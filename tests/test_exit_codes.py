@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from rnnbench import cli
 from rnnbench.cli import main
-from rnnbench.store import RunStore
+from rnnbench.storage.store import RunStore
 from test_compare import _make_run
 from test_report import _row
 

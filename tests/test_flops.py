@@ -55,7 +55,7 @@ LSTM_BY_UNITS = {
 
 @pytest.mark.parametrize("units", sorted(LSTM_BY_UNITS))
 def test_units_axis_cells_build_models_whose_params_and_flops_follow_the_closed_form(units):
-    from rnnbench.spec import SweepSpec
+    from rnnbench.config.spec import SweepSpec
 
     (cell,) = SweepSpec(models=("lstm",), units=(units,), maxlen=(100,)).expand()
     assert cell.units == units

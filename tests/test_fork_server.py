@@ -1,4 +1,4 @@
-"""The fork server (bench/fork_server.py): a CPU cell forked from a process that has imported the framework
+"""The fork server (bench/execute/fork_server.py): a CPU cell forked from a process that has imported the framework
 gives the same figures as a spawned one, keeps the process contract, and falls back to spawning."""
 
 from __future__ import annotations
@@ -11,14 +11,15 @@ import time
 
 import pandas as pd
 import pytest
-from rnnbench import spawner as spawner_module
+from rnnbench.cell.hooks import FAULT_ENV
+from rnnbench.config.spec import SweepSpec
 from rnnbench.errors import BadInput
-from rnnbench.fork_server import ForkServer, ForkServerError
-from rnnbench.hooks import FAULT_ENV
-from rnnbench.result import STARTUP_PHASES
-from rnnbench.spawner import Spawner
-from rnnbench.spec import SweepSpec
-from rnnbench.sweep import run_sweep
+from rnnbench.execute import spawner as spawner_module
+from rnnbench.execute.fork_server import ForkServer, ForkServerError
+from rnnbench.execute.processes import CellProcesses
+from rnnbench.execute.spawner import Spawner
+from rnnbench.execute.sweep import run_sweep
+from rnnbench.storage.result import STARTUP_PHASES
 
 TINY = dict(kernels=("generic",), maxlen=(16,), batch_size=(32,), epochs=1, train_samples=256, test_samples=128,
             speed_target_s=0.2)
@@ -33,7 +34,7 @@ def spawners(tmp_path):
     made = []
 
     def make(launch, **kw):
-        spawner = Spawner(tmp_path / launch / "logs", 300, threads=1, launch=launch, **kw)
+        spawner = Spawner(CellProcesses(tmp_path / launch / "logs", 300, threads=1, launch=launch, **kw))
         made.append(spawner)
         return spawner
 
@@ -157,8 +158,8 @@ def test_a_sweep_records_how_each_cell_started(tmp_path):
               quiet=True)
     assert set(pd.read_csv(tmp_path / "procs" / "cells.csv").launch) == {"spawn"}
     # compare says when two rows started differently
-    from rnnbench.compare import compare_runs
-    from rnnbench.store import load_run
+    from rnnbench.storage.store import load_run
+    from rnnbench.verdict.compare import compare_runs
 
     notes = [f.note for f in compare_runs(load_run(tmp_path / "spawn"), load_run(tmp_path / "fork")).findings
              if f.check == "speed"]
@@ -179,7 +180,7 @@ def test_no_fork_server_outlives_its_sweep(tmp_path):
                 ppid = f.read().rsplit(")", 1)[1].split()[1]
         except OSError:
             continue
-        if b"rnnbench.fork_server" in cmd and ppid == mine:
+        if b"rnnbench.execute.fork_server" in cmd and ppid == mine:
             servers.append(pid)
     assert servers == []
 
@@ -188,4 +189,4 @@ def test_an_unknown_launch_is_refused():
     with pytest.raises(BadInput, match="unknown launch 'forkk'.*fork"):
         SweepSpec(launch="forkk")
     with pytest.raises(BadInput, match="launch must be one of"):
-        Spawner("/tmp", 10, launch="exec")
+        Spawner(CellProcesses("/tmp", 10, launch="exec"))

@@ -11,9 +11,9 @@ import json
 
 import numpy as np
 import pytest
-from rnnbench import ab, gate
 from rnnbench.cli import main
-from rnnbench.presets import get_preset
+from rnnbench.config.presets import get_preset
+from rnnbench.verdict import ab, gate
 from test_compare import _make_run
 
 #: The gate judges only its own preset's cells, so prepared runs carry the regress preset's cell ids.

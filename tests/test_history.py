@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rnnbench import history, ownership
 from rnnbench.cli import main
-from rnnbench.store import load_run
+from rnnbench.reporting import history, history_charts, history_store
+from rnnbench.storage import ownership
+from rnnbench.storage.store import load_run
 from test_gate import _fake_sweeps, _gate_run
 from test_report import CHROMIUM
 
@@ -233,7 +234,7 @@ def test_cli_history_bad_input_is_one_line_exit_2(runs, tmp_path, monkeypatch, c
 
 
 def test_many_cells_get_a_panel_per_model(runs, tmp_path, monkeypatch):
-    monkeypatch.setattr(history, "MAX_CELL_PANELS", 2)
+    monkeypatch.setattr(history_charts, "MAX_CELL_PANELS", 2)
     found = history.build(runs[:4], tmp_path / "out", repo=tmp_path)
     assert (found.out / "trend.png").stat().st_size > 10_000 and len(found.regressions) == 1
 
@@ -242,7 +243,7 @@ def test_many_cells_get_a_panel_per_model(runs, tmp_path, monkeypatch):
 
 @pytest.fixture
 def gate_base(tmp_path, monkeypatch):
-    from rnnbench import gate
+    from rnnbench.verdict import gate
 
     path = _gate_run(tmp_path / "base")
     recorded = json.loads((path / "run.json").read_text())["environment"]
@@ -277,11 +278,11 @@ def test_gate_history_refuses_the_gates_own_out_before_running(gate_base, tmp_pa
 
 
 def test_record_entry_names_the_start_time_and_short_commit(runs, tmp_path):
-    entry = history.record_entry(runs[2], tmp_path / "hist")
+    entry = history_store.record_entry(runs[2], tmp_path / "hist")
     assert entry.name == "20261103T100000Z-c3c3c3c"
     assert load_run(entry).cells.keys() == load_run(runs[2]).cells.keys()
     assert (entry / "epochs.csv").read_text() == (runs[2] / "epochs.csv").read_text()
-    assert history.record_entry(runs[2], tmp_path / "hist").name == "20261103T100000Z-c3c3c3c-2"
+    assert history_store.record_entry(runs[2], tmp_path / "hist").name == "20261103T100000Z-c3c3c3c-2"
     assert not [p for p in (tmp_path / "hist").iterdir() if p.name.startswith(".") and p.name != ownership.MARKER]  # no partial copy left
 
 

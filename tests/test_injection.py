@@ -12,10 +12,10 @@ import re
 import subprocess
 
 import pytest
-from rnnbench import report
 from rnnbench.cli import main
-from rnnbench.store import RunStore, load_run
-from rnnbench.table import cells_table
+from rnnbench.reporting import report
+from rnnbench.reporting.table import cells_table
+from rnnbench.storage.store import RunStore, load_run
 from test_compare import _make_run
 from test_report import CHROMIUM, _row
 

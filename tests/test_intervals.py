@@ -1,12 +1,12 @@
-"""Test accuracy over seeds (bench/intervals.py): the t-interval, the grouping, and what reports show of it."""
+"""Test accuracy over seeds (bench/reporting/intervals.py): the t-interval, the grouping, and what reports show of it."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-from rnnbench import report
-from rnnbench.intervals import (
+from rnnbench.reporting import report
+from rnnbench.reporting.intervals import (
     GROUP_COLUMNS,
     INTERVAL_NOTE,
     Interval,
@@ -15,8 +15,8 @@ from rnnbench.intervals import (
     seed_groups,
     t_interval,
 )
-from rnnbench.store import RunStore, load_run, typed
-from rnnbench.table import accuracy_summary
+from rnnbench.reporting.table import accuracy_summary
+from rnnbench.storage.store import RunStore, load_run
 from scipy import stats
 from test_report import _epochs, _row
 
@@ -103,8 +103,8 @@ def test_grouping_merges_seeds_and_separates_parameters():
 
 
 def test_group_columns_are_the_identity_settings_but_seed_and_speed_target():
-    """A new identity setting (bench/settings.py) must be a grouping column too, or be left out on purpose here."""
-    from rnnbench.settings import SETTINGS
+    """A new identity setting (bench/config/settings.py) must be a grouping column too, or be left out on purpose here."""
+    from rnnbench.config.settings import SETTINGS
 
     assert set(GROUP_COLUMNS) == {s.column for s in SETTINGS if s.identity} - {"seed", "speed_target_s"}
 
@@ -212,12 +212,12 @@ def test_terminal_summary(tmp_path):
     assert format_interval(t_interval(LSTM)) in lstm and lstm.split()[-2:] == ["3", "0.900"]
 
 
-def test_the_terminal_summary_reads_stored_text_rows(tmp_path):
-    """load_run gives text; the summary converts it by the column types, so "3" seeds group as one."""
+def test_the_terminal_summary_reads_typed_stored_rows(tmp_path):
+    """load_run gives typed rows (converted once, by the column types), so "3" seeds group as one."""
     run = _seeded_run(tmp_path / "run", {"lstm": LSTM})
     rows = list(load_run(run).cells.values())
-    assert all(isinstance(r["test_acc"], str) for r in rows)
-    (group,) = seed_groups(typed(r, "x") for r in rows)
+    assert all(isinstance(r["test_acc"], float) and isinstance(r["seed"], int) for r in rows)
+    (group,) = seed_groups(rows)
     assert group.interval == t_interval(LSTM)
 
 

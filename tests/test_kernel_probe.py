@@ -5,7 +5,7 @@ from __future__ import annotations
 import types
 
 import pytest
-from rnnbench.kernel_probe import KernelProbe, check
+from rnnbench.cell.kernel_probe import KernelProbe, check
 
 
 def _backend(fused_ok: bool):
@@ -65,9 +65,9 @@ def test_keras_generic_layers_never_call_the_fused_kernel_on_cpu():
 @pytest.mark.slow
 def test_a_cpu_cell_records_its_effective_kernel_and_start_up_phases(tmp_path):
     import pandas as pd
-    from rnnbench.result import STARTUP_PHASES
-    from rnnbench.spec import SweepSpec
-    from rnnbench.sweep import run_sweep
+    from rnnbench.config.spec import SweepSpec
+    from rnnbench.execute.sweep import run_sweep
+    from rnnbench.storage.result import STARTUP_PHASES
 
     spec = SweepSpec(models=("lstm",), units=(8,), kernels=("generic",), maxlen=(8,), batch_size=(32,), epochs=0,
                      train_samples=64, test_samples=64, speed_target_s=0.1)

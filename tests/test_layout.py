@@ -38,11 +38,11 @@ def test_no_module_uses_another_modules_private_name():
 
 
 def test_the_check_finds_each_kind_of_private_use():
-    source = ("from rnnbench.report import _md\n"
+    source = ("from rnnbench.reporting.report import _md\n"
               "from rnnbench import report\n"
-              "import rnnbench.runner as runner\n"
+              "import rnnbench.cell.runner as runner\n"
               "report._save(1)\n"
               "runner._MODULE_START = 0\n"
               "x._private_but_not_ours = 1\n")
-    assert private_uses(source, "m.py") == ["m.py:1: from rnnbench.report import _md", "m.py:4: report._save",
+    assert private_uses(source, "m.py") == ["m.py:1: from rnnbench.reporting.report import _md", "m.py:4: report._save",
                                             "m.py:5: runner._MODULE_START"]

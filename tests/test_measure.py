@@ -1,4 +1,4 @@
-"""The headline throughput is wall clock (bench/measure.py): time outside the steps counts, and is said.
+"""The headline throughput is wall clock (bench/cell/measure.py): time outside the steps counts, and is said.
 
 Sleeps planted between steps and at each epoch boundary stand for what Keras's loop, the input pipeline
 and the data iterator's rebuild cost a training loop on a busy core: the wall-clock figure must pay for
@@ -13,9 +13,9 @@ import time
 import keras
 import numpy as np
 import pytest
-from rnnbench import measure
+from rnnbench.cell import measure
 from rnnbench.models import create_model
-from rnnbench.result import LOOP_BOUND_SHARE, CellResult
+from rnnbench.storage.result import LOOP_BOUND_SHARE, CellResult
 
 BATCH, MAXLEN = 32, 16
 

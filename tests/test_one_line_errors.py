@@ -20,7 +20,7 @@ def _two_classes(n=10):
 
 
 def test_case_7_gate_with_a_base_that_does_not_resolve_is_bad_input_before_any_sweep(tmp_path, monkeypatch, capsys):
-    from rnnbench import gate
+    from rnnbench.verdict import gate
 
     swept = []
     monkeypatch.setattr(gate, "run_sweep", lambda *a, **kw: swept.append(a))

@@ -1,11 +1,11 @@
-"""The harness-overhead verdict (bench/overhead.py): a test on the pairs after a burst screen, not a bar
+"""The harness-overhead verdict (bench/verdict/overhead.py): a test on the pairs after a burst screen, not a bar
 on their median."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from rnnbench.overhead import BURST, MIN_PAIRS, bursts, median_ci, verdict
+from rnnbench.verdict.overhead import BURST, MIN_PAIRS, bursts, median_ci, verdict
 from scipy import stats
 
 
@@ -108,7 +108,7 @@ def test_unusable_walls_are_refused(harness, bare):
 
 
 def test_the_figure_verdict_fails_an_inflated_figure_and_passes_an_equal_one():
-    from rnnbench.overhead import figure_verdict
+    from rnnbench.verdict.overhead import figure_verdict
 
     rng = np.random.default_rng(0)
     bare = 2000 * (1 + 0.02 * rng.standard_normal(9))

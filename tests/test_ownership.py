@@ -1,4 +1,4 @@
-"""Nothing of the user's is overwritten or deleted (issue 23): bench/ownership.py and the commands that
+"""Nothing of the user's is overwritten or deleted (issue 23): bench/storage/ownership.py and the commands that
 write (run, ab, gate, history, report).
 
 Each case of the issue is reproduced as it was reported; none of them runs a cell (each is refused
@@ -10,10 +10,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rnnbench import ownership, sweep
 from rnnbench.cli import main
 from rnnbench.errors import BadInput
-from rnnbench.store import COMMAND_LOCK, LOCK
+from rnnbench.execute import sweep
+from rnnbench.storage import ownership
+from rnnbench.storage.store import COMMAND_LOCK, LOCK
 from test_compare import _make_run
 
 TINY = ["--models", "lstm", "--kernels", "generic", "--maxlen", "16", "--batch-size", "32", "--jit-compile", "false",
@@ -156,7 +157,7 @@ def test_report_out_may_not_be_the_run_or_a_users_folder(tmp_path, capsys):
 def test_case_6_a_data_file_changed_during_the_sweep_fails_its_cells(tmp_path, monkeypatch, capsys):
     """The fingerprint is taken once; a cell whose file's bytes differ fails naming the change. Here the
     file is replaced right after the sweep took its fingerprint, before any cell reads it."""
-    from rnnbench.store import load_run
+    from rnnbench.storage.store import load_run
 
     monkeypatch.setenv("RNNBENCH_CACHE", str(tmp_path / "cache"))
     data = tmp_path / "m.csv"

@@ -1,4 +1,4 @@
-"""The cell result contract (bench/result.py): derived figures, pooling a cell's speed processes, JSON.
+"""The cell result contract (bench/storage/result.py): derived figures, pooling a cell's speed processes, JSON.
 
 Pure arithmetic, no framework.
 """
@@ -9,7 +9,7 @@ import dataclasses
 import json
 
 import pytest
-from rnnbench.result import RESULT_SCHEMA, UNSTABLE_CV, CellResult
+from rnnbench.storage.result import RESULT_SCHEMA, UNSTABLE_CV, CellResult
 
 
 def _result(repeats, infer, rss, notes=(), flops=None, test_acc=0.8):
@@ -57,7 +57,7 @@ def test_json_round_trip_and_schema_check():
 
 def test_every_metric_has_a_column():
     """A metric the result reports but cells.csv has no column for would vanish without a word."""
-    from rnnbench.schema import CELL_COLUMNS
+    from rnnbench.storage.schema import CELL_COLUMNS
 
     assert set(_result([1, 2], 1, 1).metrics()) <= set(CELL_COLUMNS)
     assert {f.name for f in dataclasses.fields(CellResult)} - set(CELL_COLUMNS) == {

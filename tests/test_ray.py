@@ -16,11 +16,12 @@ import time
 
 import pandas as pd
 import pytest
+from rnnbench.cell.hooks import FAULT_ENV
 from rnnbench.cli import main
+from rnnbench.config.spec import SweepSpec
 from rnnbench.errors import BadInput
-from rnnbench.hooks import FAULT_ENV
-from rnnbench.spec import SweepSpec
-from rnnbench.sweep import run_sweep
+from rnnbench.execute.processes import CellProcesses
+from rnnbench.execute.sweep import run_sweep
 
 TINY = dict(kernels=("generic",), maxlen=(8,), batch_size=(32,), epochs=0, train_samples=64, test_samples=64,
             speed_target_s=0.1)
@@ -112,9 +113,9 @@ def test_threads_beyond_the_largest_node_are_refused(tmp_path, ray_instance):
 
 
 def test_a_gpu_cell_is_skipped_when_no_node_has_a_gpu(tmp_path, ray_instance):
-    from rnnbench.ray_executor import RayExecutor
+    from rnnbench.execute.ray_executor import RayExecutor
 
-    executor = RayExecutor(tmp_path / "logs", 60, threads=1)
+    executor = RayExecutor(CellProcesses(tmp_path / "logs", 60, threads=1))
     cpu, gpu = SweepSpec(models=("gru",), devices=("cpu", "gpu:1"), **TINY).expand()
     assert executor.skip_reason(cpu) is None
     assert "gpu:1 requested but no node of the Ray cluster has 2 GPU(s)" in executor.skip_reason(gpu)

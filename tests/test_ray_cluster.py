@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rnnbench.hooks import FAULT_ENV
-from rnnbench.spec import SweepSpec
-from rnnbench.sweep import run_sweep
+from rnnbench.cell.hooks import FAULT_ENV
+from rnnbench.config.spec import SweepSpec
+from rnnbench.execute.processes import CellProcesses
+from rnnbench.execute.sweep import run_sweep
 
 TINY = dict(kernels=("generic",), maxlen=(8,), batch_size=(32,), epochs=0, train_samples=64, test_samples=64,
             speed_target_s=0.1)
@@ -51,28 +52,28 @@ def no_hang():
 
 
 def _runner_of(cell_id: str) -> list[int]:
-    """Pids of the cell processes (``rnnbench.runner``) running ``cell_id``."""
+    """Pids of the cell processes (``rnnbench.cell.runner``) running ``cell_id``."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "rnnbench.runner" in cmdline and f"{cell_id}-" in cmdline:
+        if "rnnbench.cell.runner" in cmdline and f"{cell_id}-" in cmdline:
             pids.append(int(proc.name))
     return pids
 
 
 @pytest.mark.slow
 def test_a_node_that_dies_mid_cell_fails_that_cell_naming_the_node(tmp_path, monkeypatch, cluster):
-    from rnnbench.ray_executor import RayExecutor
+    from rnnbench.execute.ray_executor import RayExecutor
 
     nodes, side = cluster
     monkeypatch.setenv(FAULT_ENV, "simple_rnn:hang")  # so it is still running when its node goes
     # The timeout ends the hanging cell should its node never be removed: the test fails, it does not hang.
     spec = SweepSpec(models=("simple_rnn", "gru"), threads=1, executor="ray", timeout_s=90, **TINY)
     hanging = next(c for c in spec.expand() if c.model == "simple_rnn")
-    executor = RayExecutor(tmp_path / "logs", spec.timeout_s, threads=1,
+    executor = RayExecutor(CellProcesses(tmp_path / "logs", spec.timeout_s, threads=1),
                            task_options=lambda cell: {"resources": {"side" if cell.model == "simple_rnn" else "head": 1}})
     killed = threading.Event()
 

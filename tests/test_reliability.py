@@ -11,7 +11,7 @@ import time
 
 import pandas as pd
 import pytest
-from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS, STEP_COLUMNS
+from rnnbench.storage.schema import CELL_COLUMNS, EPOCH_COLUMNS, STEP_COLUMNS
 
 KILLS = 10
 ARGS = ["run", "--preset", "smoke", "--models", "simple_rnn,gru", "--maxlen", "8", "--seeds", "0,1,2",

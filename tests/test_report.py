@@ -6,9 +6,9 @@ import shutil
 import subprocess
 
 import pytest
-from rnnbench import report
 from rnnbench.errors import BadInput
-from rnnbench.store import RunStore
+from rnnbench.reporting import charts, report
+from rnnbench.storage.store import RunStore
 
 MODELS = {"lstm": 328_353, "gru": 326_369, "simple_rnn": 322_113}
 
@@ -114,7 +114,7 @@ def test_not_a_run_directory(tmp_path):
 
 
 def test_colours_are_consistent_across_runs():
-    a, b = report.palette(["gru", "lstm"]), report.palette(["lstm"])
+    a, b = charts.palette(["gru", "lstm"]), charts.palette(["lstm"])
     assert a["lstm"] == b["lstm"] and a["gru"] != a["lstm"]
 
 

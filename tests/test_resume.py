@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from rnnbench import sweep
 from rnnbench.cli import main
-from rnnbench.executor import CellOutcome
-from rnnbench.spec import SweepSpec
-from rnnbench.store import RunStore, load_run
+from rnnbench.config.spec import SweepSpec
+from rnnbench.execute import sweep
+from rnnbench.execute.executor import CellOutcome
+from rnnbench.storage.store import RunStore, load_run
 
 SPEC = SweepSpec(models=("lstm", "gru", "simple_rnn"), maxlen=(16,), batch_size=(32,), epochs=1, train_samples=64,
                  test_samples=64, speed_target_s=0.1)
@@ -77,7 +77,7 @@ def test_an_interrupted_force_keeps_the_long_form_rows_of_cells_it_did_not_reach
     assert {r["status"] for r in run.cells.values()} == {"ok"}
     assert set(run.steps) == set(run.cells) and all(len(v) == 5 for v in run.steps.values())
     assert sorted(r["cell_id"] for r in run.epochs) == sorted(run.cells)  # one epoch row per cell, none lost, none twice
-    new_speed = {cid for cid, r in run.cells.items() if r["train_samples_per_s"] == "2000"}
+    new_speed = {cid for cid, r in run.cells.items() if r["train_samples_per_s"] == 2000.0}
     assert len(new_speed) == 1 and all(float(r["loss"]) == 2000.0 for r in run.epochs if r["cell_id"] in new_speed)
 
 

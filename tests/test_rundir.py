@@ -1,4 +1,4 @@
-"""The run-directory contract (bench/store.py): one reader, checked run.json, typed columns, kept columns.
+"""The run-directory contract (bench/storage/store.py): one reader, checked run.json, typed columns, kept columns.
 
 Each case was a crash or a silent loss before the reader was one module: a run.json of the wrong shape
 (AttributeError), a cell_id that looks like a number (pandas made it a float, the report's merge
@@ -12,11 +12,11 @@ import json
 
 import numpy as np
 import pytest
-from rnnbench import report
 from rnnbench.cli import main
 from rnnbench.errors import BadInput
-from rnnbench.schema import CELL_COLUMNS, CELL_CORE_COLUMNS, STEP_COLUMNS
-from rnnbench.store import FORMAT_VERSION, RunStore, load_run, read_table
+from rnnbench.reporting import report
+from rnnbench.storage.schema import CELL_COLUMNS, CELL_CORE_COLUMNS, STEP_COLUMNS
+from rnnbench.storage.store import FORMAT_VERSION, RunStore, load_run, read_table
 from test_report import _epochs, _row
 
 
@@ -81,7 +81,7 @@ def test_a_cells_csv_with_only_the_core_columns_is_readable(tmp_path, capsys):
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CELL_CORE_COLUMNS)
         writer.writerows([[r[c] for c in CELL_CORE_COLUMNS] for r in rows])
-    assert all(r["threads"] == "" for r in load_run(run).cells.values())  # extension columns filled empty
+    assert all(r["threads"] is None for r in load_run(run).cells.values())  # extension columns filled empty
     assert main(["compare", str(run), str(run)]) == 0
     assert main(["report", str(run)]) == 0
 

@@ -1,4 +1,4 @@
-"""Each sweep setting is declared once (bench/settings.py), and everything else follows from it."""
+"""Each sweep setting is declared once (bench/config/settings.py), and everything else follows from it."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from rnnbench.cli import _spec_from_args, build_parser
-from rnnbench.schema import CELL_COLUMNS
-from rnnbench.settings import BY_NAME, SETTINGS, markdown_table
-from rnnbench.spec import Cell, SweepSpec
+from rnnbench.cli import build_parser
+from rnnbench.cli.shared import spec_from_args
+from rnnbench.config.settings import BY_NAME, SETTINGS, markdown_table
+from rnnbench.config.spec import Cell, SweepSpec
+from rnnbench.storage.schema import CELL_COLUMNS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -36,7 +37,7 @@ def test_every_flag_sets_its_spec_field(setting):
              "text_column": "review", "label_column": "stars", "parallel": "2",
              "units": "128", "executor": "ray", "ray_address": "auto", "launch": "spawn"}[setting.name]
     for flag in (setting.flag, *setting.aliases):
-        spec = _spec_from_args(build_parser().parse_args(["run", "--preset", "smoke", flag, value]))
+        spec = spec_from_args(build_parser().parse_args(["run", "--preset", "smoke", flag, value]))
         got = getattr(spec, setting.name)
         expected = setting.kind(value) if setting.kind is not bool else True
         assert got == ((expected,) if setting.axis or setting.listed else expected), flag
@@ -46,7 +47,7 @@ def test_the_readme_table_is_the_generated_one():
     text = README.read_text()
     start = text.index("<!-- settings: generated, do not edit -->\n") + len("<!-- settings: generated, do not edit -->\n")
     assert text[start:text.index("<!-- /settings -->")].strip() == markdown_table(), \
-        "README's settings table is stale: paste the output of `python -m rnnbench.settings`"
+        "README's settings table is stale: paste the output of `python -m rnnbench.config.settings`"
 
 
 def test_jit_compile_is_one_spelling_with_the_old_flag_kept():

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from rnnbench import presets
+from rnnbench.config import presets
+from rnnbench.config.plan import skip_reason
+from rnnbench.config.spec import Cell, SweepSpec
+from rnnbench.config.sweep_file import from_mapping, from_toml, parse_list
 from rnnbench.errors import BadInput
-from rnnbench.plan import skip_reason
-from rnnbench.spec import Cell, SweepSpec, from_mapping, from_toml, parse_list
 
 
 def test_presets_are_valid_and_cover_the_registry():

@@ -6,8 +6,9 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rnnbench.config.spec import SweepSpec
+from rnnbench.config.sweep_file import from_toml
 from rnnbench.errors import BadInput
-from rnnbench.spec import SweepSpec, from_toml
 
 KEYS = ["models", "kernels", "maxlen", "batch_size", "devices", "jit_compile", "backends", "seeds", "epochs",
         "dataset", "train_samples", "test_samples", "speed_target_s", "timeout_s", "modles", "x"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from rnnbench import ownership
 from rnnbench.errors import BadInput
-from rnnbench.schema import CELL_COLUMNS, EPOCH_COLUMNS
-from rnnbench.store import RunStore, read_table
+from rnnbench.storage import ownership
+from rnnbench.storage.schema import CELL_COLUMNS, EPOCH_COLUMNS
+from rnnbench.storage.store import RunStore, read_table
 
 
 def _row(cid, status="ok", **metrics):
@@ -127,6 +127,6 @@ def test_every_part_of_a_cell_s_identity_is_a_column():
     """cell_id hashes the Cell's fields; each must be recorded, or two rows could differ invisibly."""
     import dataclasses
 
-    from rnnbench.spec import Cell
+    from rnnbench.config.spec import Cell
 
     assert {f.name for f in dataclasses.fields(Cell)} <= set(CELL_COLUMNS)

@@ -140,7 +140,7 @@ def test_padded_file_data_carries_its_vocabulary_and_classes(tmp_path, monkeypat
 
 
 def test_spec_accepts_a_data_file_and_names_the_suffixes_otherwise():
-    from rnnbench.spec import SweepSpec
+    from rnnbench.config.spec import SweepSpec
 
     assert SweepSpec(dataset="my reviews.CSV").dataset == "my reviews.CSV"
     with pytest.raises(BadInput, match=r"\.csv, \.tsv, \.jsonl"):
@@ -174,7 +174,7 @@ def test_the_shipped_example_is_what_its_generator_writes(tmp_path):
 
 @pytest.mark.slow
 def test_a_three_class_csv_trains_and_reports_accuracy_end_to_end(tmp_path, monkeypatch, capsys):
-    from rnnbench.store import load_run
+    from rnnbench.storage.store import load_run
 
     monkeypatch.setenv("RNNBENCH_CACHE", str(tmp_path / "cache"))
     out, csv_file = tmp_path / "run", tmp_path / "reviews.csv"
@@ -186,7 +186,7 @@ def test_a_three_class_csv_trains_and_reports_accuracy_end_to_end(tmp_path, monk
     run = load_run(out)
     (row,) = run.cells.values()
     assert row["status"] == "ok" and row["dataset"] == str(csv_file)
-    data = run.meta["data"]
+    data = run.meta.data
     assert data["classes"] == [0, 1, 2] and data["train"] == 960 and data["test"] == 240
     assert data["fingerprint"] == textfile.read(EXAMPLE).fingerprint
     # a softmax head over three classes: the closed form with the file's own vocabulary

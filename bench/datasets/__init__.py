@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rnnbench.atomic import atomic_write
 from rnnbench.datasets import imdb, synthetic, textfile
 from rnnbench.errors import BadInput
+from rnnbench.storage.atomic import atomic_write
 
 #: Bumped whenever the synthetic generator changes, so stale caches are never read.
 SYNTHETIC_VERSION = 3

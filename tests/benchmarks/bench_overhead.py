@@ -4,7 +4,7 @@ For the tutorial's LSTM cell (maxlen 500, batch 128) the same ``model.fit`` over
 timed from outside, once with the harness's step timer (a callback that syncs on every step's loss)
 and once bare, in alternating order, PAIRS times, in one process. The bar: harness throughput over bare
 throughput (the bare/harness wall-time ratio) >= 0.98, judged by a test on the pairs
-(bench/overhead.py), not by their median alone: pairs a burst of other work hit (a fit over 1.5x its
+(bench/verdict/overhead.py), not by their median alone: pairs a burst of other work hit (a fit over 1.5x its
 arm's median) are left out, and the test fails only when the harness is slower by more than 2% with a
 one-sided Wilcoxon test at 1% over the rest; otherwise it prints the median with its 95% interval.
 ``RNNBENCH_PLANT_OVERHEAD=0.05`` (test-only) makes the harness's fit 5% slower per step, so the failure
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rnnbench import measure
-from rnnbench.hooks import PLANT_OVERHEAD_ENV, overhead_callbacks
+from rnnbench.cell import measure
+from rnnbench.cell.hooks import PLANT_OVERHEAD_ENV, overhead_callbacks
 from rnnbench.models import create_model
-from rnnbench.overhead import figure_verdict, verdict
+from rnnbench.verdict.overhead import figure_verdict, verdict
 
 PAIRS = int(os.environ.get("RNNBENCH_OVERHEAD_PAIRS", 21))  # 11 could not tell a planted 5% from noise
 STEPS = int(os.environ.get("RNNBENCH_OVERHEAD_STEPS", 30))
@@ -104,7 +104,7 @@ FIGURE_ENV = "RNNBENCH_FIGURE_DEFINITION"
 def test_reported_figure_is_what_a_bare_fit_gets(benchmark, cores, threads, jit, maxlen):
     """The harness's reported train_samples_per_s against a bare model.fit's epoch wall-clock throughput on
     the same cell, side by side in one process confined like a cell; fails when the reported figure is
-    above the bare loop's by more than 2%, on evidence (bench/overhead.py's figure_verdict)."""
+    above the bare loop's by more than 2%, on evidence (bench/verdict/overhead.py's figure_verdict)."""
     if not set(cores) <= os.sched_getaffinity(0):
         pytest.skip(f"needs cores {cores}")
     script = Path(__file__).with_name("figure_pairs.py")

@@ -19,13 +19,13 @@ BENCH_THREADS = int(os.environ.get("RNNBENCH_BENCH_THREADS", "1"))
 
 
 def pytest_configure(config):
-    from rnnbench.backend_setup import pin_threads
+    from rnnbench.cell.backend_setup import pin_threads
 
     pin_threads(os.environ.get("KERAS_BACKEND", "tensorflow"), BENCH_THREADS)
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    from rnnbench import environment
+    from rnnbench.storage import environment
 
     env = environment.collect()
     machine_info.update(

@@ -29,11 +29,11 @@ TARGET_S = float(os.environ.get("RNNBENCH_FIGURE_TARGET_S", 1.5))
 def main(argv: list[str]) -> None:
     threads, jit, maxlen, pairs = int(argv[0]), argv[1] == "1", int(argv[2]), int(argv[3])
     figure = "repeat_step_samples_per_s" if argv[4:] == ["step"] else "repeat_samples_per_s"
-    from rnnbench.backend_setup import pin_threads
+    from rnnbench.cell.backend_setup import pin_threads
 
     pin_threads("tensorflow", threads, deterministic=not jit)
     import keras
-    from rnnbench import measure
+    from rnnbench.cell import measure
     from rnnbench.models import create_model
 
     keras.utils.set_random_seed(0)

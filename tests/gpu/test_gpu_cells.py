@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from rnnbench.devices import backend_installed, visible_gpus
-from rnnbench.plan import skip_reason
-from rnnbench.spec import SweepSpec
-from rnnbench.sweep import run_sweep
+from rnnbench.config.plan import skip_reason
+from rnnbench.config.spec import SweepSpec
+from rnnbench.execute.devices import backend_installed, visible_gpus
+from rnnbench.execute.sweep import run_sweep
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 

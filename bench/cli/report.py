@@ -1,0 +1,30 @@
+"""``rnnbench report``: a run directory's tables and charts, rebuilt from its stored files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from rnnbench.cli.shared import EXIT_OK
+
+NAME = "report"
+HELP = "tables and charts of a run directory, rebuilt from its stored files"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--out", metavar="DIR", help="where to write REPORT.md, the PNG charts and index.html (default: RUN_DIR/report)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from rnnbench.reporting import report
+    from rnnbench.reporting.table import accuracy_summary, cells_table
+    from rnnbench.storage.store import load_run
+
+    out = report.build(Path(args.run_dir), args.out)
+    rows = list(load_run(args.run_dir).cells.values())
+    print(cells_table(rows))
+    if summary := accuracy_summary(rows):
+        print(f"\n{summary}")
+    print(f"\nreport: {out / 'REPORT.md'} and {out / 'index.html'}")
+    return EXIT_OK

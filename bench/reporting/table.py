@@ -1,0 +1,52 @@
+"""Tables of stored cells (tabulate) for the terminal."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rnnbench.reporting.intervals import INTERVAL_NOTE, has_seeds, seed_groups, summary_records
+from rnnbench.reporting.text import display
+from rnnbench.storage.schema import HEADERS
+from rnnbench.storage.store import Row
+from tabulate import tabulate
+
+#: The terminal table's columns, each shown by its declared header (bench/storage/schema.py).
+_PARAMS = ("model", "kernel", "backend", "device", "jit_compile", "maxlen", "batch_size", "seed")
+_FIGURES = ("train_samples_per_s", "train_samples_per_s_cv", "infer_samples_per_s", "params", "val_acc", "test_acc",
+            "acc_ceiling", "wall_s")
+
+
+def _figure(r: Row, column: str) -> str:
+    if column == "train_samples_per_s_cv":  # in percent, marked ! when the cell is unstable
+        cv = r.get(column)
+        return ("" if cv is None else f"{cv * 100:.1f}") + ("!" if r.get("unstable") else "")
+    if column == "val_acc":  # the last epoch's, with the best epoch's beside it
+        best = display(r.get("val_acc_best"))
+        return f"{display(r.get('val_acc'))} ({best})" if best else ""
+    return display(r.get(column))
+
+
+def cells_table(rows: Iterable[Row], fmt: str = "simple") -> str:
+    """One line per cell: its parameters, status, speed, accuracy and its ceiling."""
+    headers = [*(HEADERS[c] for c in _PARAMS), "status", *(HEADERS[c] for c in _FIGURES)]
+    headers[headers.index(HEADERS["val_acc"])] = f"{HEADERS['val_acc']} (best)"
+    body = []
+    for r in rows:
+        status = r["status"] if r["status"] == "ok" else f"{r['status']}: {' '.join((r['error'] or '').splitlines())[:60]}"
+        body.append([*(r[c] for c in _PARAMS), status, *(_figure(r, c) for c in _FIGURES)])
+    return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
+
+
+def accuracy_summary(rows: Iterable[Row], fmt: str = "simple") -> str:
+    """Test accuracy per parameter set over its seeds: mean, 95% t-interval and number of seeds, beside the
+    ceiling (bench/reporting/intervals.py, the same figures as REPORT.md). Empty when no parameter set has two or
+    more seeds with an accuracy: with one seed there is no interval to show."""
+    groups = seed_groups(rows)
+    if not has_seeds(groups):
+        return ""
+    records = summary_records(groups)
+    for record in records:
+        if record.get("ceiling") is not None:
+            record["ceiling"] = f"{record['ceiling']:.3f}"
+    table = tabulate(records, headers="keys", tablefmt=fmt, disable_numparse=True)
+    return f"test accuracy over seeds:\n{table}\n{INTERVAL_NOTE}"
