@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from rnnbench.config.spec import SweepSpec
 from rnnbench.execute.sweep import run_sweep
+from rnnbench.storage.store import load_run
 
 
 @pytest.mark.slow
@@ -18,6 +19,8 @@ def test_same_cell_same_accuracy(tmp_path):
     assert a.status == b.status == "ok"
     for column in ("val_acc", "test_acc", "test_loss"):
         assert a[column] == b[column], column
+    pa, pb = (load_run(tmp_path / d).predictions[a.cell_id] for d in ("a", "b"))
+    assert pa.test_fingerprint == pb.test_fingerprint and (pa.predicted == pb.predicted).all() and pa.examples == 300
     ea, eb = (pd.read_csv(tmp_path / d / "epochs.csv") for d in ("a", "b"))
     assert ea[["loss", "val_loss"]].equals(eb[["loss", "val_loss"]])
     # A different seed trains differently: the comparison above could fail.

@@ -61,4 +61,5 @@ def test_every_metric_has_a_column():
 
     assert set(_result([1, 2], 1, 1).metrics()) <= set(CELL_COLUMNS)
     assert {f.name for f in dataclasses.fields(CellResult)} - set(CELL_COLUMNS) == {
-        "repeat_samples_per_s", "repeat_step_samples_per_s", "steps", "data_fingerprint", "process_medians", "schema"}  # epochs.csv and steps.csv hold two
+        "repeat_samples_per_s", "repeat_step_samples_per_s", "steps", "data_fingerprint", "process_medians", "schema",
+        "predictions"}  # epochs.csv, steps.csv and predictions.csv hold three

@@ -36,6 +36,7 @@ from rnnbench.cell.backend_setup import check_device, gpu_peak_mb, pin_threads  
 from rnnbench.cell.energy import GPU_FIELDS, WindowMeter  # noqa: E402
 from rnnbench.cell.hooks import PLANT_LABEL_NOISE_ENV, PLANT_SLOWDOWN_ENV, inject_fault, planted, slowdown_callbacks  # noqa: E402
 from rnnbench.config.spec import Cell  # noqa: E402
+from rnnbench.storage.predictions import Predictions  # noqa: E402
 from rnnbench.storage.result import CellResult  # noqa: E402
 
 
@@ -154,6 +155,18 @@ def _epoch_log(epochs: list[dict[str, Any]]):
     return EpochLog()
 
 
+def evaluate_on_test(model, split: Split, data, batch_size: int) -> tuple[float, Predictions]:
+    """The test loss and each test example's prediction, from one pass over the test split: what Keras'
+    ``evaluate`` reports (its accuracy is the share of correct examples), plus which examples were right,
+    which paired comparison needs."""
+    import keras
+
+    outputs = model.predict(split.x_test, batch_size=batch_size, verbose=0)
+    y_test = split.y_test.reshape(-1, 1) if data.num_classes == 2 else split.y_test
+    loss = float(np.mean(keras.ops.convert_to_numpy(keras.losses.get(model.loss)(y_test, outputs))))
+    return loss, Predictions.from_outputs(outputs, split.y_test, data.fingerprint)
+
+
 def train_for_accuracy(cell: Cell, data, split: Split, found: dict[str, Any], notes: list[str]) -> list[dict[str, Any]]:
     """The tutorial's fit on a fresh model (same seed: the same initial weights as without the speed
     phase), then the test split; the per-epoch rows."""
@@ -167,9 +180,10 @@ def train_for_accuracy(cell: Cell, data, split: Split, found: dict[str, Any], no
         notes.append(f"test plant: {noise:.0%} of training labels flipped")
     model.fit(split.x_train, y_train, epochs=cell.epochs, batch_size=cell.batch_size, validation_split=0.2,
               verbose=0, callbacks=[_epoch_log(epochs)])
-    test_loss, test_acc = model.evaluate(split.x_test, split.y_test, batch_size=max(cell.batch_size, 512), verbose=0)
+    test_loss, predicted = evaluate_on_test(model, split, data, batch_size=max(cell.batch_size, 512))
+    found["predictions"] = predicted.to_row()
     val = [e["val_acc"] for e in epochs if e["val_acc"] is not None]
-    found.update(test_loss=float(test_loss), test_acc=float(test_acc),
+    found.update(test_loss=test_loss, test_acc=predicted.accuracy,
                  val_acc=val[-1] if val else None, val_acc_best=max(val) if val else None)
     if cell.test_samples is None:
         found["acc_ceiling"] = data.ceiling

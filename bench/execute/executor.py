@@ -33,6 +33,7 @@ class CellOutcome:
     row: dict[str, Any]
     epochs: list[dict[str, Any]] = field(default_factory=list)
     steps: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[dict[str, Any]] = field(default_factory=list)  # its predictions.csv row, if it has one
 
 
 def ok_outcome(cell: Cell, results: list[CellResult], wall_s: float, calibration: dict[str, Any] | None,
@@ -41,7 +42,8 @@ def ok_outcome(cell: Cell, results: list[CellResult], wall_s: float, calibration
     ``calibration`` (None: empty), and the row fields the executor records (``settings``)."""
     result = CellResult.pool(results)
     row = {**result.metrics(calibration["matmul_gflops"] if calibration else None), "wall_s": wall_s, **settings}
-    return CellOutcome(cell, "ok", row, list(result.epochs), list(result.steps))
+    return CellOutcome(cell, "ok", row, list(result.epochs), list(result.steps),
+                       [result.predictions] if result.predictions is not None else [])
 
 
 def failed_outcome(cell: Cell, error: str, wall_s: float, settings: dict[str, Any]) -> CellOutcome:

@@ -173,7 +173,7 @@ def _run_cells(store: RunStore, executor: Executor, todo: list[Cell], skip: Call
             runnable.append(cell)
     for outcome in executor.run(runnable, on_start=progress.start):
         cell = outcome.cell
-        store.record(_row(cell, outcome.status, outcome.row, env), outcome.epochs, outcome.steps)
+        store.record(_row(cell, outcome.status, outcome.row, env), outcome.epochs, outcome.steps, outcome.predictions)
         measured = [c for c in executor.calibrations.values() if c]
         if measured and measured != meta.calibration:
             meta.calibration = measured

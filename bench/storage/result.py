@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from rnnbench.storage import predictions
 from rnnbench.storage.schema import CELL_COLUMN_DECLS, MEDIAN, POOLED, RESULT, names
 
 #: The cells.csv columns a cell's result fills (bench/storage/schema.py): each a field or property here.
@@ -90,6 +91,8 @@ class CellResult:
     process_medians: tuple[float, ...] = ()
     #: each timed repeat's throughput from its steps alone (samples over the sum of its step times)
     repeat_step_samples_per_s: tuple[float, ...] = ()
+    #: the cell's predictions.csv row (bench/storage/predictions.py): each test example's class, packed
+    predictions: dict[str, Any] | None = field(default=None, repr=False)
     schema: int = RESULT_SCHEMA
 
     # Derived figures: computed here only.
@@ -124,6 +127,10 @@ class CellResult:
     def unstable(self) -> bool:
         """Throughput that varies too much across repeats, or another process on the cell's GPU while it was timed."""
         return self.train_samples_per_s_cv > UNSTABLE_CV or bool(self.gpu_other_processes)
+
+    @property
+    def predictions_digest(self) -> str | None:
+        return None if self.predictions is None else predictions.digest(self.predictions)
 
     @property
     def repeats(self) -> int:

@@ -1,4 +1,4 @@
-"""Column contracts of ``cells.csv``, ``epochs.csv`` and ``steps.csv`` (README, "The run directory"),
+"""Column contracts of ``cells.csv``, ``epochs.csv``, ``steps.csv`` and ``predictions.csv`` (README, "The run directory"),
 each column declared once: its name, type, where its value comes from and how speed processes pool it.
 The column lists and the type sets readers convert by, a cell result's ``cells.csv`` metrics and their
 pooling (bench/storage/result.py) and history's cell parameters are derived from the declarations.
@@ -32,8 +32,9 @@ NVML, RAPL = "nvml", "rapl"
 
 #: The run directory's tables and its metadata file.
 CELLS_CSV, EPOCHS_CSV, STEPS_CSV, RUN_JSON_FILE = "cells.csv", "epochs.csv", "steps.csv", "run.json"
+PREDICTIONS_CSV = "predictions.csv"
 #: Every file that holds a run's results (what a copy of the run, such as a history entry, must take).
-RESULT_FILES = (RUN_JSON_FILE, CELLS_CSV, STEPS_CSV, EPOCHS_CSV)
+RESULT_FILES = (RUN_JSON_FILE, CELLS_CSV, STEPS_CSV, EPOCHS_CSV, PREDICTIONS_CSV)
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,8 @@ CELL_COLUMN_DECLS: tuple[Column, ...] = (
     Column("train_step_samples_per_s", float, RESULT, doc="samples over the sum of step times: the steps alone"),
     Column("train_outside_share", float, RESULT, doc="share of the timed wall outside the training steps"),
     Column("loop_bound", bool, RESULT, doc="train_outside_share over 10%"),
+    # the cell's row in predictions.csv, which this row commits to (bench/storage/predictions.py)
+    Column("predictions_digest", str, RESULT, doc="digest of the cell's per-example test predictions"),
 )
 
 #: ``epochs.csv``: the accuracy fit's history, one row per epoch.
@@ -124,6 +127,13 @@ EPOCH_COLUMN_DECLS: tuple[Column, ...] = (
 #: from before it was recorded.
 STEP_COLUMN_DECLS: tuple[Column, ...] = (
     Column("cell_id", str, PARAM), *_cols(RESULT, int, "repeat step"), *_cols(RESULT, float, "step_s gap_s"),
+)
+
+#: ``predictions.csv``: one row per cell that evaluated on its test split (bench/storage/predictions.py):
+#: the split's fingerprint, its size, and each example's predicted class and correctness, packed.
+PREDICTION_COLUMN_DECLS: tuple[Column, ...] = (
+    Column("cell_id", str, PARAM), Column("test_fingerprint", str, RESULT), *_cols(RESULT, int, "examples class_bytes"),
+    *_cols(RESULT, str, "predicted correct"),
 )
 
 
@@ -143,13 +153,14 @@ CELL_CORE_COLUMNS = CELL_COLUMNS[: CELL_COLUMNS.index("wall_s") + 1]
 CELL_PARAMS = tuple(c for c in PARAM_COLUMNS if c not in ("cell_id", "arch")) + names(CELL_COLUMN_DECLS, IDENTITY)
 EPOCH_COLUMNS = names(EPOCH_COLUMN_DECLS)
 STEP_COLUMNS = names(STEP_COLUMN_DECLS)
+PREDICTION_COLUMNS = names(PREDICTION_COLUMN_DECLS)
 #: What a readable steps.csv must start with (older runs stop here).
 STEP_CORE_COLUMNS = STEP_COLUMNS[:4]
 STATUSES = ("ok", "skipped", "failed")
 
 #: How a column is read back. Integers, floats and booleans are converted explicitly, column by column;
 #: every other column stays text, so a cell_id that looks like a number ("613e4...") stays a string.
-_ALL = CELL_COLUMN_DECLS + EPOCH_COLUMN_DECLS + STEP_COLUMN_DECLS
+_ALL = CELL_COLUMN_DECLS + EPOCH_COLUMN_DECLS + STEP_COLUMN_DECLS + PREDICTION_COLUMN_DECLS
 INT_COLUMNS = frozenset(c.name for c in _ALL if c.kind is int)
 BOOL_COLUMNS = frozenset(c.name for c in _ALL if c.kind is bool)
 FLOAT_COLUMNS = frozenset(c.name for c in _ALL if c.kind is float)

@@ -1,4 +1,5 @@
-"""The run directory: the only code that reads and writes ``run.json``, ``cells.csv``, ``epochs.csv``, ``steps.csv``.
+"""The run directory: the only code that reads and writes ``run.json``, ``cells.csv`` and its long-form files
+(``epochs.csv``, ``steps.csv``, ``predictions.csv``).
 
 Reading: :func:`load_run` (every reader: report, compare, gate, the CLI) and :class:`RunStore` (the
 sweep that writes). ``run.json`` carries a format version and is checked for types, so a valid JSON
@@ -11,7 +12,7 @@ Durability rules, so that a kill at any moment loses at most the cell in flight:
 
 * ``cells.csv`` is the commit record. It is rewritten whole for every finished cell, into a temporary
   file that is fsynced and renamed over the old one, so it is always either the old or the new table.
-* ``epochs.csv`` and ``steps.csv`` (long form, possibly large) are appended to, one fsynced write per
+* ``epochs.csv``, ``steps.csv`` and ``predictions.csv`` (long form, possibly large) are appended to, one fsynced write per
   cell, *before* the cell's row is committed. Rows whose cell is not committed as ``ok`` (a kill came
   between the two writes) or that belong to a cell about to be rerun are dropped when a sweep opens
   the directory; a torn last line is detected and cut off then too.
@@ -36,6 +37,7 @@ from filelock import FileLock, Timeout
 from rnnbench.errors import BadInput
 from rnnbench.storage import ownership
 from rnnbench.storage.atomic import atomic_write
+from rnnbench.storage.predictions import Predictions, digest
 from rnnbench.storage.run_meta import FORMAT_VERSION, RunMeta
 from rnnbench.storage.schema import (
     BOOL_COLUMNS,
@@ -46,6 +48,8 @@ from rnnbench.storage.schema import (
     EPOCHS_CSV,
     FLOAT_COLUMNS,
     INT_COLUMNS,
+    PREDICTION_COLUMNS,
+    PREDICTIONS_CSV,
     RUN_JSON_FILE,
     STATUSES,
     STEP_COLUMNS,
@@ -55,6 +59,9 @@ from rnnbench.storage.schema import (
 
 #: The run directory's files (bench/storage/schema.py declares them with their columns).
 CELLS, EPOCHS, STEPS, RUN_JSON, LOCK = CELLS_CSV, EPOCHS_CSV, STEPS_CSV, RUN_JSON_FILE, ".rnnbench.lock"
+PREDICTIONS = PREDICTIONS_CSV
+#: The long-form files, each with its columns: rows keyed by cell_id, written before the cell's row commits.
+LONG_FORM = ((EPOCHS, EPOCH_COLUMNS), (STEPS, STEP_COLUMNS), (PREDICTIONS, PREDICTION_COLUMNS))
 #: Held by a command that runs more than one sweep in a directory (gate, ab) for its whole length.
 COMMAND_LOCK = ".rnnbench-command.lock"
 #: A sweep process's scratch folder in the run directory (its cells' job and result files), named with
@@ -161,6 +168,8 @@ class Run:
     steps: dict[str, np.ndarray]
     epochs: list[Row] = field(default_factory=list)
     step_repeats: dict[str, np.ndarray] = field(default_factory=dict)  # the repeat each step time belongs to
+    #: per ok cell that evaluated on its test split, each example's predicted class and correctness
+    predictions: dict[str, Predictions] = field(default_factory=dict)
 
     def calibration(self, backend: str, device: str) -> float | None:
         return self.meta.calibration_gflops(backend, device)
@@ -206,7 +215,28 @@ def load_run(path: str | Path) -> Run:
     cycles = {cid: np.array(v) + (np.array(gaps[cid]) if not np.isnan(gaps[cid]).any() else 0.0) for cid, v in steps.items()}
     epochs = ([typed(r, f"{p / EPOCHS}, cell {r['cell_id']!r}") for r in read_table(p / EPOCHS, EPOCH_COLUMNS)]
               if (p / EPOCHS).is_file() else [])
-    return Run(p, meta, cells, cycles, epochs, {k: np.array(v) for k, v in repeats.items()})
+    return Run(p, meta, cells, cycles, epochs, {k: np.array(v) for k, v in repeats.items()}, _predictions(p, cells))
+
+
+def _predictions(p: Path, cells: dict[str, Row]) -> dict[str, Predictions]:
+    """``predictions.csv`` read back and checked row by row against its cell (bench/storage/predictions.py).
+
+    A row of a cell the table does not hold as ok is what a kill between the two writes leaves: ignored,
+    as the next sweep drops it. A cell twice, or a row that does not match its cell's accuracy, is damage.
+    """
+    found: dict[str, Predictions] = {}
+    if not (p / PREDICTIONS).is_file():
+        return found
+    for number, r in enumerate(read_table(p / PREDICTIONS, PREDICTION_COLUMNS), start=2):
+        cid = r["cell_id"]
+        cell = cells.get(cid)
+        if cell is None or cell["status"] != "ok":
+            continue
+        where = f"{p / PREDICTIONS}: line {number}, cell {cid!r}"
+        if cid in found:
+            raise BadInput(f"{where}: the cell's predictions appear twice")
+        found[cid] = Predictions.from_row(r, where, cell)
+    return found
 
 
 def _positive_time(text: str) -> float | None:
@@ -287,12 +317,14 @@ class RunStore:
         interrupted ``--force`` loses nothing of the cells it did not reach.
         """
         keep = {cid for cid, row in self.rows.items() if row["status"] == "ok"}
-        for name, columns in ((EPOCHS, EPOCH_COLUMNS), (STEPS, STEP_COLUMNS)):
+        for name, columns in LONG_FORM:
             path = self.dir / name
             if not path.exists():
                 continue
             rows = read_table(path, columns, repair_tail=True)
             kept = [r for r in rows if r["cell_id"] in keep]
+            if name == PREDICTIONS:  # and not a killed rerun's, whose cell row still commits to the old ones
+                kept = [r for r in kept if self.rows[r["cell_id"]].get("predictions_digest") in ("", None, digest(r))]
             text = path.read_text()
             # A file an older version wrote lacks the newer columns: rewrite it with them (empty) before
             # appending rows that have them.
@@ -325,12 +357,14 @@ class RunStore:
             return
         atomic_write_text(path, _csv_text(columns, [*(r for r in old if r["cell_id"] != cid), *rows]))
 
-    def record(self, row: dict[str, Any], epochs: list[dict[str, Any]] = (), steps: list[dict[str, Any]] = ()) -> None:
-        """Commit one finished cell: long-form rows first (replacing a rerun cell's old ones), then its row
-        in cells.csv."""
+    def record(self, row: dict[str, Any], epochs: list[dict[str, Any]] = (), steps: list[dict[str, Any]] = (),
+               predictions: list[dict[str, Any]] = ()) -> None:
+        """Commit one finished cell: long-form rows first (replacing a rerun cell's old ones, so that a rerun
+        without predictions leaves none of the old run's), then its row in cells.csv."""
         cid = row["cell_id"]
         rerun = cid in self.rows
-        for name, columns, rows in ((EPOCHS, EPOCH_COLUMNS, epochs), (STEPS, STEP_COLUMNS, steps)):
+        long_rows = (epochs, steps, predictions)
+        for (name, columns), rows in zip(LONG_FORM, long_rows, strict=True):
             rows = [{"cell_id": cid, **r} for r in rows]
             if rerun:
                 self._replace(name, columns, cid, rows)
