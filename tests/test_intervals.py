@@ -11,7 +11,6 @@ from rnnbench.reporting.intervals import (
     INTERVAL_NOTE,
     Interval,
     format_interval,
-    overlaps,
     seed_groups,
     t_interval,
 )
@@ -72,12 +71,9 @@ def test_nan_and_none_are_not_counted():
     assert t_interval([0.70, float("nan"), None, 0.53]) == t_interval([0.70, 0.53])
 
 
-def test_format_and_overlap():
-    a, b, c = Interval(0.8, 0.75, 0.85, 3), Interval(0.7, 0.62, 0.78, 3), Interval(0.6, 0.55, 0.65, 3)
-    assert format_interval(a) == "0.800 ± 0.050"
-    assert overlaps(a, b) and overlaps(b, a) and not overlaps(a, c)
-    assert overlaps(a, Interval(0.9, 0.85, 0.95, 2))  # touching ends share a point
-    assert overlaps(a, Interval(0.8, None, None, 1)) is None
+def test_format():
+    assert format_interval(Interval(0.8, 0.75, 0.85, 3)) == "0.800 ± 0.050"
+    assert format_interval(Interval(0.8, None, None, 1)) == "0.800"
 
 
 def _cell(model="lstm", seed=0, acc=0.8, **kw):
@@ -162,24 +158,26 @@ def test_report_of_three_seeds_and_two_models(tmp_path):
     assert lstm == "0.865 ± 0.012" and simple == "0.600 ± 0.124"
     board = _section(text, "Leaderboard")
     assert board.index("| lstm") < board.index("| simple_rnn")
-    assert "overlaps leader" in board and "do not resolve" in board
     lines = {line.split("|")[1].strip(): line for line in board.splitlines() if line.startswith("| lstm") or line.startswith("| simple")}
-    assert f"| {lstm} " in lines["lstm"] and "| leader " in lines["lstm"] and "| 3 " in lines["lstm"]
-    assert f"| {simple} " in lines["simple_rnn"] and "| no " in lines["simple_rnn"]
+    # from three seeds the 95% t-interval as [low, high], clipped to [0, 1]
+    low, high = t_interval(SIMPLE).low, t_interval(SIMPLE).high
+    assert "| 0.865 \\[0.853, 0.877\\] " in lines["lstm"]
+    assert f"| 0.600 \\[{low:.3f}, {high:.3f}\\] " in lines["simple_rnn"]
+    # rows written without predictions: no paired verdict, and said
+    assert "| no predictions " in lines["lstm"]
     seeds = _section(text, "Test accuracy over seeds (mean, 95% t-interval)")
     assert f"| {lstm} " in seeds and f"| {simple} " in seeds and "| ceiling" in seeds and "| 0.900 " in seeds
     assert INTERVAL_NOTE in seeds
     assert "accuracy_over_seeds.png" in text and (out / "accuracy_over_seeds.png").stat().st_size > 10_000
     page = (out / "index.html").read_text()
-    assert f"<td>{lstm}</td>" in page and "<td>leader</td>" in page and "<td>no</td>" in page
+    assert "<td>0.865 [0.853, 0.877]</td>" in page and "<td>no predictions</td>" in page
 
 
-def test_overlapping_intervals_are_marked(tmp_path):
-    out = report.build(_seeded_run(tmp_path / "run", {"lstm": LSTM, "gru": GRU, "simple_rnn": SIMPLE}))
-    board = _section((out / "REPORT.md").read_text(), "Leaderboard")
-    assert overlaps(t_interval(LSTM), t_interval(GRU)) and not overlaps(t_interval(LSTM), t_interval(SIMPLE))
-    gru = next(line for line in board.splitlines() if line.startswith("| gru"))
-    assert "| yes " in gru
+def test_an_interval_past_1_is_clipped(tmp_path):
+    wide = [0.99, 0.55, 0.99]
+    assert t_interval(wide).high > 1
+    board = _section((report.build(_seeded_run(tmp_path / "run", {"lstm": wide})) / "REPORT.md").read_text(), "Leaderboard")
+    assert f"| 0.843 \\[{t_interval(wide).low:.3f}, 1.000\\] " in board
 
 
 def test_leaderboard_ranks_by_mean_not_best_cell(tmp_path):
@@ -193,8 +191,8 @@ def test_single_seed_run_has_no_interval_and_does_not_break(tmp_path):
     run = _seeded_run(tmp_path / "run", {"lstm": [0.86], "simple_rnn": [0.6]})
     out = report.build(run)
     text = (out / "REPORT.md").read_text()
-    assert "±" not in text and "overlaps leader" not in text
-    assert "| best test acc" in _section(text, "Leaderboard")  # one seed: the best cell is the mean
+    assert "±" not in text
+    assert "| 0.860 " in _section(text, "Leaderboard")  # one seed: its value, no interval
     assert "_Left out: no parameter set has 2 or more seeds" in text
     assert not (out / "accuracy_over_seeds.png").exists()
     assert accuracy_summary(load_run(run).cells.values()) == ""

@@ -65,17 +65,17 @@ def test_grid_report_tables_and_every_chart(grid_run):
     out = report.build(grid_run)
     text = (out / "REPORT.md").read_text()
     for chart in ("throughput_vs_batch.png", "accuracy_vs_maxlen.png", "accuracy_over_seeds.png", "training_curves.png",
-                  "speedups.png", "accuracy_vs_throughput.png"):
+                  "speedups.png", "accuracy_vs_throughput.png", "time_to_accuracy.png"):
         assert (out / chart).stat().st_size > 10_000, chart
         assert f"]({chart})" in text
     assert "calibration matmul: tensorflow/cpu: 200 GFLOP/s" in text
     # rows from before the launch column were spawned; skipped cells started no process
     assert "cell processes: 49 spawn\n" in text
     # leaderboard: each model's best parameter set by mean over its 2 seeds (simple_rnn at maxlen 200:
-    # 0.85 and 0.86), with its 95% t-interval (t(0.975, 1) = 12.706, standard error 0.005)
+    # 0.85 and 0.86), shown as each seed's value: a t-interval over two needs t(0.975, 1) = 12.706
     board = text.split("## Leaderboard")[1].split("##")[0]
     assert board.index("| simple_rnn") < board.index("| gru") < board.index("| lstm")
-    assert "| 0.855 ± 0.064 " in board and "322,113" in board
+    assert "| 0.850, 0.860 " in board and "322,113" in board  # two seeds: each, not a t-interval
     # pivots and speedups: XLA cells are 1.8x faster by construction
     assert "## Test accuracy by model and maxlen" in text and "| 100 " in text
     xla = text.split("## Speedup XLA / no XLA")[1].split("##")[0]
@@ -84,7 +84,7 @@ def test_grid_report_tables_and_every_chart(grid_run):
     failed = text.split("## Skipped and failed cells")[1]
     assert "killed by SIGSEGV" in failed and failed.count("| skipped") == 2
     html = (out / "index.html").read_text()
-    assert html.count("<img") == 6 and "data:image/png;base64," in html and "<table>" in html
+    assert html.count("<img") == 7 and "data:image/png;base64," in html and "<table>" in html
 
 
 def test_single_cell_run_leaves_charts_out_with_notes(tmp_path):

@@ -182,6 +182,7 @@ def train_for_accuracy(cell: Cell, data, split: Split, found: dict[str, Any], no
               verbose=0, callbacks=[_epoch_log(epochs)])
     test_loss, predicted = evaluate_on_test(model, split, data, batch_size=max(cell.batch_size, 512))
     found["predictions"] = predicted.to_row()
+    found["chance_acc"] = float(np.bincount(split.y_test.astype(np.int64).reshape(-1)).max() / len(split.y_test))
     val = [e["val_acc"] for e in epochs if e["val_acc"] is not None]
     found.update(test_loss=test_loss, test_acc=predicted.accuracy,
                  val_acc=val[-1] if val else None, val_acc_best=max(val) if val else None)

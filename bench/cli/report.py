@@ -18,13 +18,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnbench.reporting import report
+    from rnnbench.reporting.leaderboard import terminal_text
     from rnnbench.reporting.table import accuracy_summary, cells_table
     from rnnbench.storage.store import load_run
 
     out = report.build(Path(args.run_dir), args.out)
-    rows = list(load_run(args.run_dir).cells.values())
+    stored = load_run(args.run_dir)
+    rows = list(stored.cells.values())
     print(cells_table(rows))
     if summary := accuracy_summary(rows):
         print(f"\n{summary}")
+    if board := terminal_text(rows, stored.predictions, stored.epochs):
+        print(f"\n{board}")
     print(f"\nreport: {out / 'REPORT.md'} and {out / 'index.html'}")
     return EXIT_OK

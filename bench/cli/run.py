@@ -25,7 +25,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnbench.execute.sweep import run_sweep
-    from rnnbench.reporting.table import accuracy_summary, cells_table
+    from rnnbench.reporting.leaderboard import terminal_text
+    from rnnbench.reporting.table import cells_table
     from rnnbench.storage.store import load_run
 
     spec = spec_from_args(args)
@@ -39,14 +40,15 @@ def run(args: argparse.Namespace) -> int:
                        retry_failed=args.retry_failed, quiet=args.quiet, data_path=args.data_path,
                        allow_unverified=args.allow_unverified_data)
     ids = {c.cell_id for c in result.cells}
-    rows = [r for r in load_run(out).cells.values() if r["cell_id"] in ids]
+    stored = load_run(out)
+    rows = [r for r in stored.cells.values() if r["cell_id"] in ids]
     if not args.quiet:
         print(cells_table(rows))
         counts = {s: sum(r["status"] == s for r in rows) for s in ("ok", "skipped", "failed")}
         print(f"\n{len(rows)} cells: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
               f"{result.ran} run now in {result.wall_s:.0f} s; results in {out}/")
-        if summary := accuracy_summary(rows):  # only where two or more seeds share the other settings
-            print(f"\n{summary}")
+        if board := terminal_text(rows, stored.predictions, stored.epochs):
+            print(f"\n{board}")
     if not args.no_report:
         from rnnbench.reporting import report
 

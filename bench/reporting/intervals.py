@@ -81,13 +81,6 @@ def t_interval(values: Iterable[Any], confidence: float = CONFIDENCE) -> Interva
     return Interval(mean, float(low), float(high), n)
 
 
-def overlaps(a: Interval, b: Interval) -> bool | None:
-    """Whether two intervals share a point; None when either has none (fewer than 2 seeds)."""
-    if a.low is None or a.high is None or b.low is None or b.high is None:
-        return None
-    return a.low <= b.high and b.low <= a.high
-
-
 def format_interval(interval: Interval, digits: int = 3) -> str:
     """``0.712 ± 0.031``; the mean alone with one seed; empty with none."""
     if interval.mean is None:
@@ -108,7 +101,7 @@ class SeedGroup:
     cell_ids: tuple = field(default=(), compare=False)
 
 
-def _plain(value: Any) -> Any:
+def plain_key(value: Any) -> Any:
     """A key value that compares and hashes alike whatever its source (numpy scalar, NA, NaN)."""
     if is_missing(value):
         return None
@@ -126,12 +119,12 @@ def seed_groups(rows: Iterable[Mapping[str, Any]]) -> list[SeedGroup]:
     keys = [c for c in GROUP_COLUMNS if any(c in r for r in rows)]
     by_key: dict[tuple, list[Mapping[str, Any]]] = {}
     for r in rows:
-        by_key.setdefault(tuple(_plain(r.get(c)) for c in keys), []).append(r)
+        by_key.setdefault(tuple(plain_key(r.get(c)) for c in keys), []).append(r)
     groups = []
     for key, members in by_key.items():
         per_seed: dict[Any, list[float]] = {}
         for i, r in enumerate(members):
-            seed = _plain(r.get("seed"))
+            seed = plain_key(r.get("seed"))
             # A row without a seed is its own replicate, never merged with another.
             per_seed.setdefault(("row", i) if seed is None else seed, []).append(float(r["test_acc"]))
         ceilings = [float(r["acc_ceiling"]) for r in members if not is_missing(r.get("acc_ceiling"))]

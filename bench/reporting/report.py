@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+from rnnbench.reporting import comparison, leaderboard
 from rnnbench.reporting.charts import (
     chart_accuracy_over_seeds,
     chart_accuracy_vs_maxlen,
@@ -24,19 +24,16 @@ from rnnbench.reporting.charts import (
 )
 from rnnbench.reporting.document import Report, Section, markdown_table, to_html, to_markdown
 from rnnbench.reporting.intervals import (
-    ACC_HEADER,
     INTERVAL_NOTE,
-    SeedGroup,
-    format_interval,
     has_seeds,
-    overlaps,
     summary_records,
 )
 from rnnbench.reporting.text import md_text
 from rnnbench.storage import ownership
 from rnnbench.storage.run_meta import RunMeta
 from rnnbench.storage.schema import CELL_COLUMNS, EPOCH_COLUMNS, FLOAT_COLUMNS, INT_COLUMNS
-from rnnbench.storage.store import Row, atomic_write_text, load_run
+from rnnbench.storage.store import Row, Run, atomic_write_text, load_run
+from rnnbench.verdict import fast_path
 
 SHAPE = ["backend", "device", "maxlen", "batch_size", "seed"]
 
@@ -53,9 +50,12 @@ def _frame(rows: list[Row], columns: tuple[str, ...]) -> pd.DataFrame:
 def load(run_dir: Path) -> tuple[RunMeta, pd.DataFrame, pd.DataFrame]:
     """run.json, cells and epochs as frames; BadInput when the directory is not a readable run."""
     run = load_run(run_dir)
-    cells = _frame(list(run.cells.values()), CELL_COLUMNS)
-    epochs = _frame(run.epochs, EPOCH_COLUMNS)
-    return run.meta, cells, epochs
+    return (run.meta, *frames(run))
+
+
+def frames(run: Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A loaded run's cells and epochs as typed frames."""
+    return _frame(list(run.cells.values()), CELL_COLUMNS), _frame(run.epochs, EPOCH_COLUMNS)
 
 
 def _environment(meta: RunMeta, cells: pd.DataFrame) -> str:
@@ -84,61 +84,6 @@ def _environment(meta: RunMeta, cells: pd.DataFrame) -> str:
     ]
     # Every value above comes from the run's files: escaped, so none can carry markup into the page.
     return "\n".join(md_text(line) for line in lines)
-
-
-BOARD_KEYS = ("model", "kernel", "backend", "device")
-
-
-OVERLAP_NOTE = ("_overlaps leader_: yes = the model's 95% interval overlaps the leader's, so these seeds do not resolve "
-                "the difference in accuracy; no = the intervals are apart; blank = fewer than 2 seeds on one side.")
-
-
-def leaderboard(ok: pd.DataFrame) -> pd.DataFrame:
-    """One row per model, kernel, backend and device, best accuracy first (then training throughput).
-
-    A row's accuracy is its best parameter set's mean test accuracy over seeds, not its best single cell:
-    one lucky seed does not win. Where any set has two or more seeds the accuracy carries its 95%
-    t-interval, with the number of seeds and whether the interval overlaps the leader's; a run with one
-    seed per set keeps the plain "best test acc" column (the mean of one cell is that cell).
-    """
-    groups = seed_frame_groups(ok)
-    seeded = has_seeds(groups)
-    best: dict[tuple, SeedGroup] = {}
-    for g in groups:
-        key = tuple(g.params.get(c) for c in BOARD_KEYS)
-        # Ties on the mean go to the set with more seeds: its figure is the better measured one.
-        if key not in best or (g.interval.mean, g.interval.n) > (best[key].interval.mean, best[key].interval.n):
-            best[key] = g
-    rows = []
-    for key, g in ok.groupby(list(BOARD_KEYS), sort=False):
-        b = best.get(tuple(key))
-        row = dict(zip(BOARD_KEYS, key, strict=True))
-        if seeded:
-            row[ACC_HEADER] = None if b is None else format_interval(b.interval)
-            row["seeds"] = None if b is None else b.interval.n
-            row["overlaps leader"] = None
-        else:
-            row["best test acc"] = None if b is None else b.interval.mean
-        row.update({
-            "ceiling": None if b is None else b.ceiling,
-            "at maxlen": None if b is None else b.params.get("maxlen"),
-            "train samples/s (median)": g.train_samples_per_s.median(),
-            "infer samples/s (median)": g.infer_samples_per_s.median(),
-            "params": None if pd.isna(g.params.iloc[0]) else int(g.params.iloc[0]),
-            "efficiency % (median)": 100 * g.efficiency.median(),
-            "_mean": np.nan if b is None else b.interval.mean,
-            "_interval": None if b is None else b.interval,
-        })
-        rows.append(row)
-    frame = pd.DataFrame(rows).sort_values(["_mean", "train samples/s (median)"], ascending=False, na_position="last")
-    if seeded:
-        leader = frame._interval.iloc[0]
-        marks = []
-        for i, interval in enumerate(frame._interval):
-            same = None if interval is None or leader is None else overlaps(interval, leader)
-            marks.append("leader" if i == 0 and leader is not None else "" if same is None else "yes" if same else "no")
-        frame["overlaps leader"] = marks
-    return frame.drop(columns=["_mean", "_interval"])
 
 
 def accuracy_over_seeds(ok: pd.DataFrame) -> str:
@@ -170,6 +115,8 @@ def speedups(ok: pd.DataFrame, factor: str, numerator, denominator) -> pd.DataFr
     """
     keys = [c for c in ["model", "arch", "kernel", "jit_compile", *SHAPE] if c != factor]
     figures = [c for c in ("train_samples_per_s", "train_step_samples_per_s") if c in ok and ok[c].notna().any()]
+    if "train_samples_per_s" not in figures:  # no cell timed its speed (say, every one only trained)
+        return pd.DataFrame(columns=["model", "arch", "device", "maxlen", "batch_size", "speedup"])
     a = ok[ok[factor] == numerator].set_index(keys)[figures]
     b = ok[ok[factor] == denominator].set_index(keys)[figures]
     ratio = (a / b).dropna(subset=["train_samples_per_s"]).rename(
@@ -188,7 +135,8 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
 
     matplotlib.use("Agg")
     run_dir = Path(run_dir)
-    meta, cells, epochs = load(run_dir)
+    run = load_run(run_dir)
+    meta, (cells, epochs) = run.meta, frames(run)
     out = Path(out_dir) if out_dir else run_dir / "report"
     # A report folder inside the run directory is the default; elsewhere it may not hold the run, and a
     # folder of the user's is refused either way (bench/storage/ownership.py).
@@ -202,9 +150,11 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     if ok.empty:
         report.sections.append(Section("Leaderboard", note="no cell finished ok in this run"))
     else:
-        board = leaderboard(ok)
-        notes = f"\n\n{OVERLAP_NOTE}\n\n{INTERVAL_NOTE}" if "overlaps leader" in board else ""
-        report.sections.append(Section("Leaderboard", markdown_table(board) + notes))
+        rows = [r for r in run.cells.values() if r["status"] == "ok"]
+        board = leaderboard.build(rows, run.predictions, run.epochs)
+        report.sections.append(Section("Leaderboard", leaderboard.markdown(board)))
+        report.sections.extend(comparison.paired_sections(rows, run.predictions, out))
+        checks, check_notes = fast_path.checks(rows, run.predictions, run.epochs)
         seeds = accuracy_over_seeds(ok)
         report.sections.append(Section("Test accuracy over seeds (mean, 95% t-interval)", seeds) if seeds else
                                Section("Test accuracy over seeds (mean, 95% t-interval)",
@@ -214,26 +164,28 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
                                Section("Test accuracy by model and maxlen", note="speed-only run (epochs = 0): no accuracy"))
         report.sections.append(Section("Training throughput (samples/s) by model and batch size",
                                         _pivot(ok, "train_samples_per_s", "batch_size", "median")))
-        frames = {"cuDNN / generic": speedups(ok, "kernel", "cudnn", "generic"),
-                  "XLA / no XLA": speedups(ok, "jit_compile", True, False)}
-        for name, frame in frames.items():
+        ratios = {"cuDNN / generic": comparison.with_same_model(speedups(ok, "kernel", "cudnn", "generic"), checks, "kernel"),
+                  "XLA / no XLA": comparison.with_same_model(speedups(ok, "jit_compile", True, False), checks, "jit_compile")}
+        for name, frame in ratios.items():
             title = f"Speedup {name}"
             if frame.empty:
                 why = "no cuDNN cell ran (they need a GPU)" if "cuDNN" in name else "the run has no XLA on/off pair"
                 report.sections.append(Section(title, note=why))
             else:
                 report.sections.append(Section(title, markdown_table(frame)))
+        report.sections.append(comparison.fast_path_section(checks, check_notes))
         charts = [
             ("Throughput vs batch size", chart_throughput_vs_batch(ok, colours, out), "fewer than two batch sizes"),
             ("Accuracy vs maxlen", chart_accuracy_vs_maxlen(ok, colours, out), "fewer than two maxlens with accuracy"),
             ("Accuracy over seeds", chart_accuracy_over_seeds(ok, colours, out),
              "no parameter set has 2 or more seeds with an accuracy"),
             ("Training curves", chart_training_curves(ok, epochs, colours, out), "no cell trained for two or more epochs"),
-            ("Speedups", chart_speedups(frames, out), "no speedup pair in this run"),
+            ("Speedups", chart_speedups(ratios, out), "no speedup pair in this run"),
             ("Accuracy vs throughput", chart_accuracy_vs_throughput(ok, colours, out), "no cell with both accuracy and speed"),
         ]
         for title, image, why in charts:
             report.sections.append(Section(f"Chart: {title}", image=image) if image else Section(f"Chart: {title}", note=why))
+        report.sections.append(comparison.time_to_accuracy_section(ok, epochs, colours, board.target and board.target.accuracy, out))
     bad = cells[cells.status != "ok"]
     if len(bad):
         table = bad[["status", "model", "kernel", "backend", "device", "jit_compile", "maxlen", "batch_size", "seed", "error"]]

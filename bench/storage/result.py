@@ -85,6 +85,7 @@ class CellResult:
     val_acc: float | None = None
     val_acc_best: float | None = None
     acc_ceiling: float | None = None
+    chance_acc: float | None = None  # a constant guess's test accuracy: the plateau a model that learned nothing sits on
     epochs: tuple[dict[str, Any], ...] = field(default=(), repr=False)  # per-epoch rows of the quality fit
     notes: tuple[str, ...] = ()
     #: how many processes' repeats are pooled in ``repeat_samples_per_s``, and each one's median

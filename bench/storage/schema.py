@@ -115,6 +115,8 @@ CELL_COLUMN_DECLS: tuple[Column, ...] = (
     Column("loop_bound", bool, RESULT, doc="train_outside_share over 10%"),
     # the cell's row in predictions.csv, which this row commits to (bench/storage/predictions.py)
     Column("predictions_digest", str, RESULT, doc="digest of the cell's per-example test predictions"),
+    Column("chance_acc", float, RESULT, doc="share of the test split's most frequent class: a constant guess's accuracy",
+           header="chance"),
 )
 
 #: ``epochs.csv``: the accuracy fit's history, one row per epoch.
