@@ -33,6 +33,10 @@ def test_default_touches_every_axis_and_trains_the_tutorial_s_models_over_two_se
     # the accuracy part: every tutorial model, two seeds, the full data set (so the ceiling is recorded)
     assert sorted({c.model for c in trained}) == sorted(presets.TUTORIAL_MODELS)
     assert {c.seed for c in trained} == {0, 1} and {(c.train_samples, c.test_samples) for c in trained} == {(None, None)}
+    # the fast-path check: LSTM's seed 0 trained with XLA off and on, everything else equal
+    xla = [c for c in trained if c.model == "lstm" and c.seed == 0]
+    assert sorted(c.jit_compile for c in xla) == [False, True]
+    assert len({(c.kernel, c.device, c.maxlen, c.batch_size, c.epochs) for c in xla}) == 1
 
 
 def test_expansion_order_and_kernel_filter():
