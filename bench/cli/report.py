@@ -14,18 +14,20 @@ HELP = "tables and charts of a run directory, rebuilt from its stored files"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--out", metavar="DIR", help="where to write REPORT.md, the PNG charts and index.html (default: RUN_DIR/report)")
+    p.add_argument("--show-skipped", action="store_true",
+                   help="list every cell that could not run, not one line per reason")
 
 
 def run(args: argparse.Namespace) -> int:
     from rnnbench.reporting import report
     from rnnbench.reporting.leaderboard import terminal_text
-    from rnnbench.reporting.table import accuracy_summary, cells_table
+    from rnnbench.reporting.table import accuracy_summary, cells_overview
     from rnnbench.storage.store import load_run
 
     out = report.build(Path(args.run_dir), args.out)
     stored = load_run(args.run_dir)
     rows = list(stored.cells.values())
-    print(cells_table(rows))
+    print(cells_overview(rows, args.show_skipped))
     if summary := accuracy_summary(rows):
         print(f"\n{summary}")
     if board := terminal_text(rows, stored.predictions, stored.epochs):

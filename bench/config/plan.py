@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from rnnbench.config.spec import Cell
 from rnnbench.execute.devices import backend_installed, gpu_index, visible_gpus
@@ -68,3 +69,35 @@ def skip_reason(
         if index >= len(seen):
             return f"{cell.device} requested but {cell.backend} sees {len(seen) or 'no'} GPU(s) on this machine"
     return None
+
+
+@dataclass(frozen=True)
+class SkipGroup:
+    """The skipped cells that share one reason (the model's name taken out of it, so that "lstm cannot use
+    the cudnn kernel here: ..." and the same for gru are one group)."""
+
+    reason: str
+    models: tuple[str, ...]
+    cell_ids: tuple[str, ...]
+
+    def line(self) -> str:
+        """``16 cells (gru, lstm): cannot use the cudnn kernel here: ...``; the reason in full."""
+        count = f"{len(self.cell_ids)} cell{'s' if len(self.cell_ids) != 1 else ''}"
+        return f"{count} ({', '.join(self.models)}): {self.reason}"
+
+
+def group_skips(skipped: Iterable[tuple[str, str, str]]) -> list[SkipGroup]:
+    """(cell_id, model, reason) of skipped cells as groups by reason, the largest first, in first-seen order
+    among equals. A first run on a laptop skips dozens of GPU and cuDNN cells for two or three reasons:
+    said once each, they leave the screen to the cells that ran."""
+    groups: dict[str, tuple[list[str], list[str]]] = {}
+    for cell_id, model, reason in skipped:
+        reason = " ".join(str(reason or "no reason recorded").split())
+        if reason.startswith(f"{model} "):
+            reason = reason[len(model) + 1:]
+        ids, models = groups.setdefault(reason, ([], []))
+        ids.append(cell_id)
+        if model not in models:
+            models.append(model)
+    ordered = sorted(groups.items(), key=lambda item: -len(item[1][0]))
+    return [SkipGroup(reason, tuple(sorted(models)), tuple(ids)) for reason, (ids, models) in ordered]

@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 from typing import IO
 
+from rnnbench.config.plan import group_skips
 from rnnbench.config.spec import Cell
 
 
 class Progress:
     """Context manager reporting cells done/total, elapsed, ETA and the current cell."""
 
-    def __init__(self, total: int, reused: int, quiet: bool, stream: IO[str], parallel: int = 1) -> None:
+    def __init__(self, total: int, reused: int, quiet: bool, stream: IO[str], parallel: int = 1,
+                 show_skipped: bool = False) -> None:
         self.total, self.reused, self.quiet, self.stream = total, reused, quiet, stream
-        self.parallel = parallel
+        self.parallel, self.show_skipped = parallel, show_skipped
         self.running: dict[str, Cell] = {}  # cells started and not yet done, in start order
         self.done = 0
         self.t0 = time.perf_counter()
@@ -37,6 +39,25 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+    def skipped(self, skipped: list[tuple[Cell, str]]) -> None:
+        """Say the cells that cannot run here once per reason (each one with ``show_skipped``), before the
+        first cell runs; the count of cells to run no longer includes them."""
+        if not skipped:
+            return
+        self.total -= len(skipped)
+        if self._bar is not None:
+            self._bar.update(self._task, total=self.total)
+        if self.quiet:
+            return
+        say = self._bar.console.print if self._bar is not None else lambda text: print(text, file=self.stream, flush=True)
+        if self.show_skipped:
+            for cell, reason in skipped:
+                say(f"skipped {cell.label}: {reason}")
+            return
+        say(f"skipped {len(skipped)} cells that cannot run here (each in cells.csv, REPORT.md and with --show-skipped):")
+        for group in group_skips((c.cell_id, c.model, reason) for c, reason in skipped):
+            say(f"  {group.line()}")
 
     def _running_text(self) -> str:
         if self.parallel == 1:

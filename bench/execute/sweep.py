@@ -163,14 +163,15 @@ def _run_cells(store: RunStore, executor: Executor, todo: list[Cell], skip: Call
                meta: RunMeta, env: dict[str, Any], progress: Progress) -> None:
     """Record the cells that cannot run here as skipped, run the rest, commit each outcome as it comes,
     and keep run.json's calibration up to date."""
-    runnable = []
+    runnable, skipped = [], []
     for cell in todo:
         reason = skip(cell)
         if reason:
             store.record(_row(cell, "skipped", {"error": reason}, env))
-            progress.advance(cell, "skipped", reason)
+            skipped.append((cell, reason))
         else:
             runnable.append(cell)
+    progress.skipped(skipped)
     for outcome in executor.run(runnable, on_start=progress.start):
         cell = outcome.cell
         store.record(_row(cell, outcome.status, outcome.row, env), outcome.epochs, outcome.steps, outcome.predictions)
@@ -189,6 +190,7 @@ def run_sweep(
     force: bool = False,
     retry_failed: bool = False,
     quiet: bool = False,
+    show_skipped: bool = False,
     executor: Executor | None = None,
     data_path: str | None = None,
     allow_unverified: bool = False,
@@ -197,7 +199,8 @@ def run_sweep(
 ) -> SweepResult:
     """Run ``spec`` into ``out_dir`` and return what was done. Raises BadInput for unusable input.
 
-    ``only`` (cell ids) narrows the sweep to those of its cells (the gate's confirmation rerun).
+    ``only`` (cell ids) narrows the sweep to those of its cells (the gate's confirmation rerun);
+    ``show_skipped`` says each cell that cannot run here, not one line per reason.
     """
     out_dir = Path(out_dir)
     cells = [c for c in spec.expand() if only is None or c.cell_id in only]
@@ -223,7 +226,7 @@ def run_sweep(
             store.write_run_json(meta)
             with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout,
                           # on Ray, several cells run at once: each start is said
-                          parallel=spec.parallel if spec.executor == "local" else 2) as progress:
+                          parallel=spec.parallel if spec.executor == "local" else 2, show_skipped=show_skipped) as progress:
                 _run_cells(store, executor, todo, skip, meta, env, progress)
             remove_scratch(out_dir)  # job files of this sweep's cells
         return SweepResult(out_dir, cells, len(todo), len(cells) - len(todo), time.perf_counter() - start)

@@ -37,6 +37,23 @@ def cells_table(rows: Iterable[Row], fmt: str = "simple") -> str:
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
+def cells_overview(rows: Iterable[Row], show_skipped: bool = False, fmt: str = "simple") -> str:
+    """The cells that ran (ok and failed, one line each), then the skipped ones once per reason; every
+    skipped cell on its own line with ``show_skipped``. A first run on a machine without a GPU skips most of
+    the default grid, and a table that lists them first hides what ran."""
+    from rnnbench.config.plan import group_skips
+
+    rows = list(rows)
+    ran = [r for r in rows if r["status"] != "skipped"]
+    skipped = [r for r in rows if r["status"] == "skipped"]
+    if show_skipped or not skipped:
+        return cells_table([*ran, *skipped], fmt)
+    lines = [cells_table(ran, fmt)] if ran else []
+    lines.append(f"\nskipped {len(skipped)} cells (each in cells.csv and REPORT.md, or with --show-skipped):")
+    lines.extend(f"  {g.line()}" for g in group_skips((r["cell_id"], r["model"], r["error"]) for r in skipped))
+    return "\n".join(lines)
+
+
 def accuracy_summary(rows: Iterable[Row], fmt: str = "simple") -> str:
     """Test accuracy per parameter set over its seeds: mean, 95% t-interval and number of seeds, beside the
     ceiling (bench/reporting/intervals.py, the same figures as REPORT.md). Empty when no parameter set has two or
