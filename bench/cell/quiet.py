@@ -1,4 +1,5 @@
-"""Silencing TensorFlow's native start-up logging in commands that import it in the parent process."""
+"""Native stdio: silencing TensorFlow's native start-up logging in commands that import it in the parent
+process, and flushing C stdio buffers before a process ends with ``os._exit``."""
 
 from __future__ import annotations
 
@@ -23,3 +24,13 @@ def native_stderr_silenced() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def flush_c_stdio() -> None:
+    """Flush C stdio buffers (a library's printf to the log): ``os._exit`` would drop them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).fflush(None)
+    except (OSError, AttributeError):
+        pass

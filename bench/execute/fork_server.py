@@ -46,6 +46,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rnnbench.cell.quiet import flush_c_stdio
+
 #: What a cell process imports before it runs anything: the framework (through Keras and the backend's
 #: set-up module) and the harness's modules a cell uses.
 PRELOAD = ("numpy", "rnnbench.cell.runner", "rnnbench.datasets", "rnnbench.cell.measure", "rnnbench.cell.kernel_probe",
@@ -104,16 +106,6 @@ def die_with_parent() -> None:
         pass  # not Linux: orphans are possible, timings of a resumed sweep may suffer
 
 
-def _flush_c_stdio() -> None:
-    """Flush C stdio buffers (a library's printf to the log): ``os._exit`` would drop them."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None).fflush(None)
-    except (OSError, AttributeError):
-        pass
-
-
 def _child(request: dict[str, Any], channel: int, server_pid: int) -> None:
     """In the forked child: become the cell process the request describes, run it, and exit."""
     code = 1
@@ -150,7 +142,7 @@ def _child(request: dict[str, Any], channel: int, server_pid: int) -> None:
         try:
             sys.stdout.flush()
             sys.stderr.flush()
-            _flush_c_stdio()
+            flush_c_stdio()
         finally:
             os._exit(code)
 
