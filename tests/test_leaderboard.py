@@ -201,3 +201,25 @@ def test_models_on_a_folder_that_is_not_a_run_is_exit_2(tmp_path, capsys):
     (tmp_path / "notes.txt").write_text("mine")
     assert main(["models", str(tmp_path)]) == 2
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_speedup_row_gets_the_check_of_its_own_setting_or_says_where_the_check_was():
+    from rnnbench.verdict import fast_path, paired
+
+    side = paired.Side(True, (0,), np.ones((1, 4), bool), np.ones((1, 4), np.uint8), ("c",))
+
+    def check(verdict, maxlen):
+        pair = paired.Pair({"model": "lstm", "device": "cpu", "maxlen": maxlen, "batch_size": 128}, side, side, 0.0, 0.0, 0.0,
+                           0.95, 0.5, 0.5, 0.5, verdict=verdict)
+        return fast_path.FastPathCheck("jit_compile", pair, 1.0, 0.0, 1)
+
+    found = [check(paired.WORSE, 100)]
+    row = {"model": "lstm", "arch": "LSTM", "device": "cpu", "maxlen": 100, "batch_size": 128, "speedup": 1.2}
+    assert fast_path.same_model(found, "jit_compile", row) == "no"
+    assert fast_path.same_model(found, "jit_compile", {**row, "maxlen": 200, "batch_size": 64}) == "no (checked at maxlen 100, batch 128)"
+    assert fast_path.same_model(found, "jit_compile", {**row, "model": "gru"}) == "not measured"
+    assert fast_path.same_model(found, "kernel", row) == "not measured"
+    both = [check(paired.EQUIVALENT, 100), check(paired.UNRESOLVED, 500)]
+    assert fast_path.same_model(both, "jit_compile", row) == "yes"  # the check at the row's own setting
+    assert fast_path.same_model(both, "jit_compile", {**row, "maxlen": 200}) == (
+        "not resolved (checked at maxlen 100, batch 128; maxlen 500, batch 128)")

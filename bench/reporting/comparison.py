@@ -51,6 +51,8 @@ def fast_path_section(checks: Sequence[fast_path.FastPathCheck], notes: Sequence
                        note="no cells that differ only in XLA, kernel or backend were evaluated on their test split")
     columns = paired.varying_settings([c.pair for c in checks])
     records = [{**paired.setting_record(check.pair.setting, columns), **fast_path.describe(check)} for check in checks]
+    # What a check on one seed can say (these two trained models, not the path in general) goes under the table.
+    notes = [*notes, *dict.fromkeys(n for check in checks for n in check.pair.notes)]
     why = (f"trains the same model: yes when the accuracy difference's interval lies inside ±{paired.ROPE:g} (equivalent), "
            "no when it lies outside 0 (one learns better), not resolved otherwise; the intervals are Bonferroni-corrected "
            "over the checks shown. Agreement is the share of test examples both predict alike, over the shared seeds.")
@@ -58,8 +60,8 @@ def fast_path_section(checks: Sequence[fast_path.FastPathCheck], notes: Sequence
 
 
 def with_same_model(frame: pd.DataFrame, checks: Sequence[fast_path.FastPathCheck], axis: str) -> pd.DataFrame:
-    """A speedup table with "trains the same model" beside each speedup (per model and device)."""
+    """A speedup table with "trains the same model" beside each speedup (bench/verdict/fast_path.py)."""
     if frame.empty:
         return frame
-    return frame.assign(**{"trains the same model": [fast_path.same_model(checks, axis, m, d)
-                                                     for m, d in zip(frame.model, frame.device, strict=True)]})
+    return frame.assign(**{"trains the same model": [fast_path.same_model(checks, axis, row)
+                                                     for row in frame.to_dict("records")]})

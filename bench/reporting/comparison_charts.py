@@ -59,14 +59,19 @@ def chart_time_to_accuracy(ok: pd.DataFrame, epochs: pd.DataFrame, colours, targ
     """Validation accuracy against the fit's cumulative seconds, one line per cell, the target dashed."""
     import seaborn as sns
 
-    columns = [c for c in ("cell_id", "model", "seed") if c in ok]
+    columns = [c for c in ("cell_id", "model", "seed", "jit_compile") if c in ok]
     e = epochs.dropna(subset=["val_acc", "epoch_s"]).merge(ok[columns], on="cell_id")
     if e.empty or e.epoch.nunique() < 2:
         return None
     e = e.sort_values(["cell_id", "epoch"])
     e = e.assign(seconds=e.groupby("cell_id").epoch_s.cumsum())
+    # A fast path's cells (XLA on) are dashed beside their reference, so one colour per model still holds.
+    style = None
+    if "jit_compile" in e and e.jit_compile.nunique() > 1:
+        e = e.assign(XLA=e.jit_compile.map({True: "on", False: "off"}))
+        style = "XLA"
     ax = sns.lineplot(data=e, x="seconds", y="val_acc", hue="model", units="cell_id", estimator=None, palette=colours,
-                      marker="o", markersize=3, linewidth=1.2)
+                      style=style, style_order=["off", "on"] if style else None, marker="o", markersize=3, linewidth=1.2)
     if target is not None:
         ax.axhline(target, color="k", ls="--", lw=0.8)
         ax.text(0.01, target, f" target {target:.3f}", transform=ax.get_yaxis_transform(), va="bottom", fontsize=8)

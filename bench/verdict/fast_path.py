@@ -32,6 +32,8 @@ FAST_PATH_AXES = ("jit_compile", "kernel", "backend")
 #: Each axis's reference: the path a fast one is checked against.
 REFERENCE = {"jit_compile": False, "kernel": "generic", "backend": "tensorflow"}
 SAME, DIFFERENT, UNRESOLVED, NOT_MEASURED = "yes", "no", "not resolved", "not measured"
+#: The settings a speedup table's row names (bench/reporting/report.py): a check at all of them is that row's.
+SPEEDUP_SHAPE = ("model", "device", "maxlen", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -109,15 +111,25 @@ def checks(rows: Sequence[Mapping[str, Any]], predictions: Mapping[str, Predicti
     return found, notes
 
 
-def same_model(found: Sequence[FastPathCheck], axis: str, model: Any, device: Any = None) -> str:
-    """One word for a speedup table: does the fast path along ``axis`` train the same ``model``
-    (on ``device``, where given)? Several settings: yes only when every one is yes."""
-    mine = [c for c in found if c.axis == axis and c.pair.setting.get("model") == model
-            and (device is None or c.pair.setting.get("device") in (None, device))]
+def same_model(found: Sequence[FastPathCheck], axis: str, setting: Mapping[str, Any]) -> str:
+    """One word for a speedup table's row: does the fast path along ``axis`` train the same model at
+    ``setting`` (the row's model, device, maxlen, batch size, ...)? A check at exactly that setting gives
+    its word; otherwise the model's checks at other settings give theirs with where they were measured
+    ("no (checked at maxlen 100, batch 128)"), since a speed grid's cells rarely train; several
+    checks: yes only when every one is yes."""
+    def matches(check: FastPathCheck, keys: Iterable[str]) -> bool:
+        return all(check.pair.setting.get(k) in (None, setting[k]) for k in keys if setting.get(k) is not None)
+
+    mine = [c for c in found if c.axis == axis and matches(c, ("model", "device"))]
     if not mine:
         return NOT_MEASURED
-    words = {c.same_model for c in mine}
-    return DIFFERENT if DIFFERENT in words else UNRESOLVED if UNRESOLVED in words else SAME
+    exact = [c for c in mine if matches(c, SPEEDUP_SHAPE)]
+    words = {c.same_model for c in exact or mine}
+    word = DIFFERENT if DIFFERENT in words else UNRESOLVED if UNRESOLVED in words else SAME
+    if exact:
+        return word
+    where = sorted({f"maxlen {c.pair.setting.get('maxlen')}, batch {c.pair.setting.get('batch_size')}" for c in mine})
+    return f"{word} (checked at {'; '.join(where)})"
 
 
 def describe(check: FastPathCheck) -> dict[str, Any]:

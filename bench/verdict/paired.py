@@ -257,7 +257,8 @@ def compare(rows: Iterable[Mapping[str, Any]], predictions: Mapping[str, Predict
 
 def describe(pair: Pair, by: str) -> dict[str, Any]:
     """A pair as a table record (the terminal, REPORT.md and index.html show the same)."""
-    mcnemar = ", ".join(f"{s}: {q:.2g}" for s, _, q in pair.mcnemar) or "no shared seed"
+    # A p-value that underflowed to 0 is below the smallest double, not zero.
+    mcnemar = ", ".join(f"{s}: {q:.2g}" if q > 0 else f"{s}: < 1e-300" for s, _, q in pair.mcnemar) or "no shared seed"
     return {
         "A": axis_value(by, pair.a.value), "B": axis_value(by, pair.b.value),
         "seeds": f"{len(pair.a.seeds)} / {len(pair.b.seeds)}",
