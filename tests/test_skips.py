@@ -106,6 +106,6 @@ def test_quiet_says_nothing_and_a_terminal_bar_counts_the_cells_to_run():
     stream = io.StringIO()
     cells = SPEC.expand()
     with Progress(total=len(cells), reused=0, quiet=True, stream=stream) as progress:
-        progress.skipped([(c, _skip(c)) for c in cells if _skip(c)])
+        progress.plan([c for c in cells if not _skip(c)], [(c, _skip(c)) for c in cells if _skip(c)])
         assert progress.total == 6
     assert stream.getvalue() == ""

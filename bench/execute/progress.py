@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import IO
 
+from rnnbench.config.estimate import describe_seconds
 from rnnbench.config.plan import group_skips
 from rnnbench.config.spec import Cell
 
@@ -13,9 +15,14 @@ class Progress:
     """Context manager reporting cells done/total, elapsed, ETA and the current cell."""
 
     def __init__(self, total: int, reused: int, quiet: bool, stream: IO[str], parallel: int = 1,
-                 show_skipped: bool = False) -> None:
+                 show_skipped: bool = False, estimate: Callable[[Cell], float] | None = None) -> None:
         self.total, self.reused, self.quiet, self.stream = total, reused, quiet, stream
         self.parallel, self.show_skipped = parallel, show_skipped
+        # The ETA: each cell's estimated seconds (bench/config/estimate.py), scaled by how long the cells
+        # done so far took against their estimates.
+        self.estimate = estimate
+        self.estimates: dict[str, float] = {}
+        self.estimated_done = 0.0
         self.running: dict[str, Cell] = {}  # cells started and not yet done, in start order
         self.done = 0
         self.t0 = time.perf_counter()
@@ -25,30 +32,31 @@ class Progress:
         if self.reused and not self.quiet:
             print(f"resuming: {self.reused} cell(s) already done in this directory", file=self.stream)
         if not self.quiet and self.stream.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
             from rich.progress import Progress as RichProgress
 
             self._bar = RichProgress(
                 TextColumn("[bold]cells"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("eta"), TimeRemainingColumn(), TextColumn("{task.description}"),
+                TextColumn("eta {task.fields[eta]}"), TextColumn("{task.description}"),
             )
             self._bar.start()
-            self._task = self._bar.add_task("", total=self.total)
+            self._task = self._bar.add_task("", total=self.total, eta="?")
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._bar is not None:
             self._bar.stop()
 
-    def skipped(self, skipped: list[tuple[Cell, str]]) -> None:
-        """Say the cells that cannot run here once per reason (each one with ``show_skipped``), before the
-        first cell runs; the count of cells to run no longer includes them."""
-        if not skipped:
-            return
+    def plan(self, runnable: list[Cell], skipped: list[tuple[Cell, str]]) -> None:
+        """Before the first cell runs: estimate the cells to run, and say the cells that cannot run here
+        once per reason (each one with ``show_skipped``); the count of cells to run no longer includes them."""
+        if self.estimate is not None:
+            self.estimates = {c.cell_id: self.estimate(c) for c in runnable}
         self.total -= len(skipped)
         if self._bar is not None:
-            self._bar.update(self._task, total=self.total)
-        if self.quiet:
+            eta = self.eta_s(0.0)
+            self._bar.update(self._task, total=self.total, eta="?" if eta is None else describe_seconds(eta))
+        if self.quiet or not skipped:
             return
         say = self._bar.console.print if self._bar is not None else lambda text: print(text, file=self.stream, flush=True)
         if self.show_skipped:
@@ -71,17 +79,29 @@ class Progress:
         elif self.parallel > 1 and not self.quiet:  # in slots, say each start: several cells are under way
             print(f"[started {time.perf_counter() - self.t0:.0f}s] {cell.label}", file=self.stream, flush=True)
 
+    def eta_s(self, elapsed: float) -> float | None:
+        """Seconds left: the estimates of the cells not done, times how long the done ones took against
+        theirs (1 before any is done); None without estimates."""
+        if not self.estimates:
+            return None
+        left = sum(self.estimates.values()) - self.estimated_done
+        pace = elapsed / self.estimated_done if self.estimated_done > 0 else 1.0 / self.parallel
+        return max(0.0, left * pace)
+
     def advance(self, cell: Cell, status: str, detail: str | None) -> None:
         self.done += 1
         self.running.pop(cell.cell_id, None)
+        self.estimated_done += self.estimates.get(cell.cell_id, 0.0)
         if self.quiet:
             return
+        elapsed = time.perf_counter() - self.t0
+        eta = self.eta_s(elapsed)
         if self._bar is not None:
             self._bar.advance(self._task)
-            self._bar.update(self._task, description=self._running_text())
+            self._bar.update(self._task, description=self._running_text(), eta="?" if eta is None else describe_seconds(eta))
             if status != "ok":
                 self._bar.console.print(f"{status}: {cell.label}: {detail}")
             return
-        elapsed = time.perf_counter() - self.t0
         suffix = f": {detail}" if status != "ok" and detail else ""
-        print(f"[{self.done}/{self.total} {elapsed:.0f}s] {status} {cell.label}{suffix}", file=self.stream, flush=True)
+        left = "" if eta is None or self.done == self.total else f", eta {describe_seconds(eta)}"
+        print(f"[{self.done}/{self.total} {elapsed:.0f}s{left}] {status} {cell.label}{suffix}", file=self.stream, flush=True)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rnnbench.config.estimate import CostModel, for_sweep
 from rnnbench.config.plan import skip_reason
 from rnnbench.config.spec import Cell, SweepSpec
 from rnnbench.datasets import imdb, textfile
@@ -115,16 +117,17 @@ def make_executor(spec: SweepSpec, out_dir: Path, data_options: dict[str, Any]) 
                                         memory_limit_mb=spec.memory_limit_mb or default_memory_limit_mb() / spec.parallel))
 
 
-def resume_plan(store: RunStore, cells: list[Cell], force: bool, retry_failed: bool) -> tuple[list[Cell], int]:
+def resume_plan(stored: Mapping[str, Mapping[str, Any]], cells: list[Cell], force: bool, retry_failed: bool
+                ) -> tuple[list[Cell], int]:
     """The cells to run now (new, skipped before, or rerun by ``force`` / ``retry_failed``), and how many
-    stored rows stay as they are."""
+    of the ``stored`` rows (by cell id) stay as they are."""
     def wanted(c: Cell) -> bool:
-        status = store.status(c.cell_id)
+        status = stored[c.cell_id]["status"] if c.cell_id in stored else None
         return force or status is None or status == "skipped" or (retry_failed and status == "failed")
 
     todo = [c for c in cells if wanted(c)]
     rerun = {c.cell_id for c in todo}
-    return todo, sum(cid not in rerun for cid in store.rows)
+    return todo, sum(cid not in rerun for cid in stored)
 
 
 def check_same_data(previous: RunMeta | None, data_record: dict[str, Any], kept_rows: int, out_dir: Path) -> None:
@@ -159,6 +162,11 @@ def begin_run_meta(spec: SweepSpec, preset: str | None, cells: list[Cell], data_
     )
 
 
+def estimate_cell(model: CostModel, processes: int, cell: Cell) -> float:
+    """``cell``'s estimated seconds under ``model`` (the progress display's ETA)."""
+    return model.estimate(cell, processes).seconds
+
+
 def _run_cells(store: RunStore, executor: Executor, todo: list[Cell], skip: Callable[[Cell], str | None],
                meta: RunMeta, env: dict[str, Any], progress: Progress) -> None:
     """Record the cells that cannot run here as skipped, run the rest, commit each outcome as it comes,
@@ -171,7 +179,7 @@ def _run_cells(store: RunStore, executor: Executor, todo: list[Cell], skip: Call
             skipped.append((cell, reason))
         else:
             runnable.append(cell)
-    progress.skipped(skipped)
+    progress.plan(runnable, skipped)
     for outcome in executor.run(runnable, on_start=progress.start):
         cell = outcome.cell
         store.record(_row(cell, outcome.status, outcome.row, env), outcome.epochs, outcome.steps, outcome.predictions)
@@ -217,16 +225,19 @@ def run_sweep(
             skip = executor.skip_reason  # where the cells run (a Ray cluster's GPUs) decides what can run
         with _closing(executor if owned else None), RunStore(out_dir) as store:
             previous = store.read_run_json()
-            todo, kept_rows = resume_plan(store, cells, force, retry_failed)
+            todo, kept_rows = resume_plan(store.rows, cells, force, retry_failed)
             check_same_data(previous, data_record, kept_rows, out_dir)
             store.prepare()
             remove_scratch(out_dir)  # of a killed sweep (the lock says none runs)
             env = environment.collect()
             meta = begin_run_meta(spec, preset, cells, data_record, previous, env, kept_rows, out_dir)
             store.write_run_json(meta)
+            # The ETA's cost model reads stored runs: only where someone is watching.
+            estimate = None if quiet else partial(estimate_cell, for_sweep(out_dir), spec.processes)
             with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout,
                           # on Ray, several cells run at once: each start is said
-                          parallel=spec.parallel if spec.executor == "local" else 2, show_skipped=show_skipped) as progress:
+                          parallel=spec.parallel if spec.executor == "local" else 2, show_skipped=show_skipped,
+                          estimate=estimate) as progress:
                 _run_cells(store, executor, todo, skip, meta, env, progress)
             remove_scratch(out_dir)  # job files of this sweep's cells
         return SweepResult(out_dir, cells, len(todo), len(cells) - len(todo), time.perf_counter() - start)
