@@ -134,7 +134,8 @@ def test_index_html_renders_every_image_in_headless_chromium(grid_run, tmp_path)
         [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120,
     ).stdout
-    assert 'data-images="6/6"' in dom, dom[-500:]
+    charts = len(list(out.glob("*.png")))
+    assert charts == 7 and f'data-images="{charts}/{charts}"' in dom, dom[-500:]
 
 
 def test_speedups_use_the_wall_clock_figure_and_show_the_steps_alone_where_they_differ():
@@ -152,3 +153,30 @@ def test_speedups_use_the_wall_clock_figure_and_show_the_steps_alone_where_they_
     assert same.speedup.tolist() == [1.5] and "steps alone" not in same
     old = report.speedups(pd.DataFrame([cell(True, 3000.0, None), cell(False, 2000.0, None)]), "jit_compile", True, False)
     assert old.speedup.tolist() == [1.5] and "steps alone" not in old
+
+
+def test_a_column_of_figures_has_one_number_format():
+    from rnnbench.reporting.text import column_display
+
+    # the leaderboard's efficiency column once read 18, 10.9, 7.575, 8.032
+    assert column_display([18.0, 10.9, 7.575, 8.032]) == ["18.00", "10.90", "7.58", "8.03"]
+    assert column_display([1296.2, 1069.0, 661.4, None]) == ["1,296", "1,069", "661", ""]
+    assert column_display([0.922, 0.5, float("nan")]) == ["0.922", "0.500", ""]
+    assert column_display([0.0012, 0.25]) == ["0.0012", "0.2500"]  # at most 4 decimals
+    assert column_display([328353, "not measured", True]) == ["328,353", "not measured", "true"]  # counts, text, flags as before
+
+
+def test_the_terminal_and_report_leaderboards_format_a_column_alike(grid_run):
+    from rnnbench.reporting import leaderboard
+    from rnnbench.storage.store import load_run
+
+    run = load_run(grid_run)
+    board = leaderboard.build(list(run.cells.values()), run.predictions, run.epochs, replicates=100)
+    column = "efficiency % (median)"
+    terminal = leaderboard.table(board).splitlines()
+    start = terminal[0].index(column)
+    shown = [line[start:start + len(column)].strip() for line in terminal[2:2 + len(board.records)]]
+    markdown = leaderboard.markdown(board).splitlines()
+    index = [c.strip() for c in markdown[0].split("|")].index(column)
+    in_report = [[c.strip() for c in line.split("|")][index] for line in markdown[2:2 + len(board.records)]]
+    assert shown == in_report and len({len(v.split(".")[-1]) for v in shown if "." in v}) == 1

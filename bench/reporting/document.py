@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from rnnbench.reporting.text import display, md_text
+from rnnbench.reporting.text import column_display, md_text
 from tabulate import tabulate
 
 
@@ -29,8 +29,8 @@ class Report:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    """``frame`` as a GitHub Markdown table, each value formatted as the reports show it."""
-    text = frame.astype(object).map(lambda v: md_text(display(v)))
+    """``frame`` as a GitHub Markdown table, each column's figures in one format (text.column_display)."""
+    text = frame.astype(object).apply(lambda column: [md_text(v) for v in column_display(list(column))])
     return tabulate(text, headers="keys", tablefmt="github", showindex=False, disable_numparse=True)
 
 

@@ -134,11 +134,12 @@ def shown_columns(board: Board) -> list[str]:
 
 def table(board: Board, fmt: str = "simple") -> str:
     """The board as a tabulate table with its notes under it (empty columns left out), for the terminal."""
-    from rnnbench.reporting.text import display
+    from rnnbench.reporting.text import column_display
     from tabulate import tabulate
 
     columns = shown_columns(board)
-    body = [[r.get(c) if isinstance(r.get(c), str) else display(r.get(c)) for c in columns] for r in board.records]
+    shown = [column_display([r.get(c) for r in board.records]) for c in columns]
+    body = [list(row) for row in zip(*shown, strict=True)]
     text = tabulate(body, headers=columns, tablefmt=fmt, disable_numparse=True)
     return "\n".join([text, *board.notes])
 

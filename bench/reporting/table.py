@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from rnnbench.reporting.intervals import INTERVAL_NOTE, has_seeds, seed_groups, summary_records
-from rnnbench.reporting.text import display
+from rnnbench.reporting.text import column_display, display
 from rnnbench.storage.schema import HEADERS
 from rnnbench.storage.store import Row
 from tabulate import tabulate
@@ -17,23 +17,27 @@ _FIGURES = ("train_samples_per_s", "train_samples_per_s_cv", "infer_samples_per_
 
 
 def _figure(r: Row, column: str) -> str:
+    """The two figures shown with a mark or a companion: CV (in percent, ``!`` when unstable) and val acc."""
     if column == "train_samples_per_s_cv":  # in percent, marked ! when the cell is unstable
         cv = r.get(column)
         return ("" if cv is None else f"{cv * 100:.1f}") + ("!" if r.get("unstable") else "")
     if column == "val_acc":  # the last epoch's, with the best epoch's beside it
         best = display(r.get("val_acc_best"))
         return f"{display(r.get('val_acc'))} ({best})" if best else ""
-    return display(r.get(column))
+    raise ValueError(column)
 
 
 def cells_table(rows: Iterable[Row], fmt: str = "simple") -> str:
     """One line per cell: its parameters, status, speed, accuracy and its ceiling."""
     headers = [*(HEADERS[c] for c in _PARAMS), "status", *(HEADERS[c] for c in _FIGURES)]
     headers[headers.index(HEADERS["val_acc"])] = f"{HEADERS['val_acc']} (best)"
+    rows = list(rows)
+    # Each plain figure column in one number format (text.column_display); CV and val acc have their own.
+    plain = {c: column_display([r.get(c) for r in rows]) for c in _FIGURES if c not in ("train_samples_per_s_cv", "val_acc")}
     body = []
-    for r in rows:
+    for i, r in enumerate(rows):
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {' '.join((r['error'] or '').splitlines())[:60]}"
-        body.append([*(r[c] for c in _PARAMS), status, *(_figure(r, c) for c in _FIGURES)])
+        body.append([*(r[c] for c in _PARAMS), status, *(plain[c][i] if c in plain else _figure(r, c) for c in _FIGURES)])
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 

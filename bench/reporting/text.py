@@ -3,6 +3,9 @@ verdicts), and the escaping every Markdown table of data needs."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -19,6 +22,24 @@ def display(value: object) -> str:
     if isinstance(value, (float, np.floating)):
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}" if abs(value) >= 10 else f"{value:.3f}"
     return str(value)
+
+
+def _finite_float(value: object) -> bool:
+    return isinstance(value, (float, np.floating)) and bool(np.isfinite(value))
+
+
+def column_display(values: Sequence[object]) -> list[str]:
+    """The values of one table column, every figure in it with one number format: as many decimals as
+    give its smallest non-zero figure 3 significant digits (none from 100 up, at most 4), separators from
+    1,000. A column of ``18``, ``10.9``, ``7.575`` reads ``18.00``, ``10.90``, ``7.58``: aligned, and one
+    precision for the reader. Counts, flags, text and unmeasured values are shown as :func:`display` shows them.
+    The terminal, REPORT.md and index.html all format their single-metric tables through this."""
+    nonzero = [abs(float(v)) for v in values if _finite_float(v) and v != 0]
+    if not nonzero:
+        return [display(v) for v in values]
+    smallest = min(nonzero)
+    decimals = 0 if smallest >= 100 else min(4, max(0, 2 - math.floor(math.log10(smallest))))
+    return [f"{float(v):,.{decimals}f}" if _finite_float(v) else display(v) for v in values]
 
 
 def md_text(value: object) -> str:
