@@ -99,7 +99,8 @@ def build(rows: Iterable[Mapping[str, Any]], predictions: Mapping[str, Predictio
     if target is not None:
         notes.append(f"target validation accuracy {target.accuracy:.3f}: {target.basis}; time is the fit's wall clock "
                      "(validation passes included) until the first epoch at or above it, median over the seeds that reached it")
-    notes.append(f"converged: the seed's best validation accuracy cleared chance by {convergence.CONVERGED_MARGIN:.2f}")
+    if any(record["converged"] is not None for _, _, record in entries):  # runs from before chance_acc have none
+        notes.append(f"converged: the seed's best validation accuracy cleared chance by {convergence.CONVERGED_MARGIN:.2f}")
     return Board([record for _, _, record in entries], target, notes)
 
 
