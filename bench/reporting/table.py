@@ -16,15 +16,20 @@ _FIGURES = ("train_samples_per_s", "train_samples_per_s_cv", "infer_samples_per_
             "acc_ceiling", "wall_s")
 
 
-def _figure(r: Row, column: str) -> str:
-    """The two figures shown with a mark or a companion: CV (in percent, ``!`` when unstable) and val acc."""
-    if column == "train_samples_per_s_cv":  # in percent, marked ! when the cell is unstable
-        cv = r.get(column)
-        return ("" if cv is None else f"{cv * 100:.1f}") + ("!" if r.get("unstable") else "")
-    if column == "val_acc":  # the last epoch's, with the best epoch's beside it
-        best = display(r.get("val_acc_best"))
-        return f"{display(r.get('val_acc'))} ({best})" if best else ""
-    raise ValueError(column)
+def _cv_text(r: Row) -> str:
+    """CV in percent, marked ``!`` when the cell is unstable."""
+    cv = r.get("train_samples_per_s_cv")
+    return ("" if cv is None else f"{cv * 100:.1f}") + ("!" if r.get("unstable") else "")
+
+
+def _val_acc_text(r: Row) -> str:
+    """The last epoch's validation accuracy, with the best epoch's beside it."""
+    best = display(r.get("val_acc_best"))
+    return f"{display(r.get('val_acc'))} ({best})" if best else ""
+
+
+#: The figure columns shown with a mark or a companion; the others each in one number format per column.
+_MARKED = {"train_samples_per_s_cv": _cv_text, "val_acc": _val_acc_text}
 
 
 def cells_table(rows: Iterable[Row], fmt: str = "simple") -> str:
@@ -32,12 +37,11 @@ def cells_table(rows: Iterable[Row], fmt: str = "simple") -> str:
     headers = [*(HEADERS[c] for c in _PARAMS), "status", *(HEADERS[c] for c in _FIGURES)]
     headers[headers.index(HEADERS["val_acc"])] = f"{HEADERS['val_acc']} (best)"
     rows = list(rows)
-    # Each plain figure column in one number format (text.column_display); CV and val acc have their own.
-    plain = {c: column_display([r.get(c) for r in rows]) for c in _FIGURES if c not in ("train_samples_per_s_cv", "val_acc")}
+    plain = {c: column_display([r.get(c) for r in rows]) for c in _FIGURES if c not in _MARKED}
     body = []
     for i, r in enumerate(rows):
         status = r["status"] if r["status"] == "ok" else f"{r['status']}: {' '.join((r['error'] or '').splitlines())[:60]}"
-        body.append([*(r[c] for c in _PARAMS), status, *(plain[c][i] if c in plain else _figure(r, c) for c in _FIGURES)])
+        body.append([*(r[c] for c in _PARAMS), status, *(_MARKED[c](r) if c in _MARKED else plain[c][i] for c in _FIGURES)])
     return tabulate(body, headers=headers, tablefmt=fmt, disable_numparse=True)
 
 
