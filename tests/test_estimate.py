@@ -20,7 +20,7 @@ HERE = {"host": "vm", "cpu": {"model": "AMD EPYC", "flags": ["avx"], "logical_co
 def _row(**kw):
     row = {"status": "ok", "model": "lstm", "kernel": "generic", "backend": "tensorflow", "device": "cpu", "jit_compile": False,
            "maxlen": 100, "batch_size": 128, "epochs": 0, "processes": 1, "speed_target_s": 2.0, "startup_s": 3.0,
-           "compile_s": 1.0, "train_samples_per_s": 4000.0, "infer_samples_per_s": 16000.0, "_fit_s": 0.0}
+           "compile_s": 1.0, "train_samples_per_s": 4000.0, "infer_samples_per_s": 16000.0}
     row.update(kw)
     # a speed-only cell's wall: start-up, trace, and 2.5 s of speed phase per second of target
     row.setdefault("wall_s", row["startup_s"] + row["compile_s"] + 2.5 * row["speed_target_s"])

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 def dry_run(spec, out: Path, force: bool, retry_failed: bool, show_skipped: bool) -> None:
     """Each cell with what will happen to it (its estimated seconds, or done in ``out``), the skipped ones
     once per reason, then the plan's counts and its estimated wall time with the estimate's basis."""
-    from rnnbench.config.estimate import SWEEP_OVERHEAD_S, CostModel, committed_results, describe_seconds, reference_rows
+    from rnnbench.config.estimate import SWEEP_OVERHEAD_S, CostModel, describe_seconds, reference_dirs, reference_rows
     from rnnbench.config.plan import group_skips, skip_reason
     from rnnbench.execute.sweep import resume_plan
     from rnnbench.storage.store import load_run
@@ -72,7 +72,7 @@ def dry_run(spec, out: Path, force: bool, retry_failed: bool, show_skipped: bool
     stored = load_run(out).cells if (out / "cells.csv").is_file() else {}
     todo, _ = resume_plan(stored, cells, force, retry_failed)
     pending = {c.cell_id for c in todo}
-    sources = [d for d in (out, *committed_results()) if (d / "cells.csv").is_file()]
+    sources = reference_dirs(out)
     model = CostModel(reference_rows(sources))
     skipped, estimates = [], []
     for cell in cells:

@@ -12,7 +12,7 @@ sweep's own ``--out`` first, then the committed reference runs under ``results/`
   ``train_samples_per_s`` and predicts the other 20% (validation) at its ``infer_samples_per_s``, then the
   test split is predicted once; "most similar" is the same model, kernel, backend, device and XLA setting,
   nearest in batch size and maxlen, its throughput scaled by the ratio of maxlens (a recurrent layer's
-  cost is linear in the sequence length).
+  cost is linear in the sequence length) and by batch ** ``BATCH_EXPONENT``.
 
 Where no reference cell fits, stated defaults stand in (measured on a 2-core CPU; ``DEFAULTS``), and
 the estimate names its basis. Progress uses the same model for its ETA, scaled by how the cells done so
@@ -54,8 +54,8 @@ class CellEstimate:
 
 
 def reference_rows(run_dirs: Iterable[Path]) -> list[Mapping[str, Any]]:
-    """The ok, timed cells of the run directories that exist and read, each with its epochs' seconds
-    summed as ``_fit_s``; a directory that does not read is passed over (it informs an estimate only)."""
+    """The ok, timed cells of the run directories that exist and read; a directory that does not read is
+    passed over (it informs an estimate only)."""
     from rnnbench.errors import BadInput
     from rnnbench.storage.store import load_run
 
@@ -65,12 +65,14 @@ def reference_rows(run_dirs: Iterable[Path]) -> list[Mapping[str, Any]]:
             run = load_run(run_dir)
         except (BadInput, OSError):
             continue
-        fit: dict[str, float] = {}
-        for e in run.epochs:
-            fit[e["cell_id"]] = fit.get(e["cell_id"], 0.0) + float(e.get("epoch_s") or 0.0)
-        rows.extend({**r, "_fit_s": fit.get(r["cell_id"], 0.0)} for r in run.cells.values()
+        rows.extend(r for r in run.cells.values()
                     if r.get("status") == "ok" and _number(r.get("train_samples_per_s")) and _number(r.get("wall_s")))
     return rows
+
+
+def reference_dirs(out_dir: Path) -> list[Path]:
+    """The run directories a sweep into ``out_dir`` is estimated from: its own, then the committed ones."""
+    return [d for d in (out_dir, *committed_results()) if (d / "cells.csv").is_file()]
 
 
 def committed_results() -> list[Path]:
@@ -129,7 +131,7 @@ class CostModel:
 
 def for_sweep(out_dir: Path) -> CostModel:
     """The cost model of a sweep into ``out_dir``: its own stored cells, then the committed reference runs."""
-    return CostModel(reference_rows([out_dir, *committed_results()]))
+    return CostModel(reference_rows(reference_dirs(out_dir)))
 
 
 def _medians(rows: Sequence[Mapping[str, Any]], key, column: str) -> dict[tuple, float]:
