@@ -7,6 +7,12 @@ runs kept them (asv's rule). Without raw steps the
 ratio alone decides and the row says so. A plain threshold cries wolf on a noisy CI machine; a test
 alone flags 1% changes that nobody cares about.
 
+Many cells are many tests: at ``alpha`` = 0.01, a sweep of hundreds of unchanged cells would flag a few by
+chance. So the test's p-values of all the speed findings of one comparison are adjusted together by
+Benjamini-Hochberg (``scipy.stats.false_discovery_control``), and a change counts only where its q-value is
+below ``alpha``: the expected share of false alarms among the changes reported stays below ``alpha``.
+Each row shows both p and q; a change significant alone but not after the adjustment says so.
+
 When the runs come from different machines (CPU, cores, GPUs, Python or framework versions differ in
 ``run.json``; bench/storage/environment.py), speed is
 compared after dividing each run's throughput by its own calibration matmul figure for the same
@@ -57,6 +63,7 @@ class Finding:
     change: str = ""
     p_value: float | None = None
     note: str = ""
+    q_value: float | None = None  # p adjusted over the comparison's speed findings (Benjamini-Hochberg)
 
 
 @dataclass
@@ -73,8 +80,9 @@ class Comparison:
         n_reg = len(self.regressions)
         head = f"**{self.title}: {n_reg} regression(s)**" if n_reg else f"**{self.title}: no regression**"
         rows = [[f.verdict, f.check, md_text(f.cell), md_text(display(f.baseline)), md_text(display(f.new)), f.change,
-                 "" if f.p_value is None else f"{f.p_value:.2g}", md_text(f.note)] for f in self.findings]
-        table = tabulate(rows, headers=["verdict", "check", "cell", "baseline", "new", "change", "p", "note"],
+                 "" if f.p_value is None else f"{f.p_value:.2g}", "" if f.q_value is None else f"{f.q_value:.2g}",
+                 md_text(f.note)] for f in self.findings]
+        table = tabulate(rows, headers=["verdict", "check", "cell", "baseline", "new", "change", "p", "q", "note"],
                          tablefmt="github", disable_numparse=True)
         notes = "".join(f"\n- {md_text(n)}" for n in self.notes)
         return f"{head}\n\n{table}\n" + (f"\nNotes:{notes}\n" if notes else "")
@@ -166,7 +174,25 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = MAX_SLOWDOWN, max_ac
         result.notes.append(f"{launched} cell(s) started differently in the two runs (launch spawn vs fork): their speed "
                             "verdicts compare two ways of starting a cell, not two versions of the code; rerun both with "
                             "the same --launch to compare code (docs/scale.md, Fork server)")
+    control_false_discoveries(result.findings, alpha)
     return result
+
+
+def control_false_discoveries(findings: list[Finding], alpha: float) -> None:
+    """Give each speed finding with a p-value its Benjamini-Hochberg q-value over all of them, and take back
+    a regression or improvement whose q is not below ``alpha`` (it was significant alone, not among many)."""
+    tested = [f for f in findings if f.check == "speed" and f.p_value is not None and math.isfinite(f.p_value)]
+    if not tested:
+        return
+    from scipy.stats import false_discovery_control
+
+    q_values = false_discovery_control([f.p_value for f in tested], method="bh")
+    for f, q in zip(tested, q_values, strict=True):
+        f.q_value = float(q)
+        if f.verdict in (REGRESSION, IMPROVEMENT) and q >= alpha:
+            f.note = "; ".join(filter(None, [f.note, f"{f.verdict} by p = {f.p_value:.2g} alone, not once the false discovery "
+                                              f"rate over the {len(tested)} cells compared is controlled (q = {q:.2g})"]))
+            f.verdict = UNCHANGED
 
 
 def _launch(row: dict) -> str:
