@@ -8,6 +8,7 @@ the base side runs its own code.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from rnnbench.config.presets import get_preset
 from rnnbench.config.spec import SweepSpec
 from rnnbench.storage import environment, ownership
 from rnnbench.storage.store import RunStore
-from rnnbench.verdict import ab, gate
+from rnnbench.verdict import ab, code_versions, gate
 
 #: The gate's preset narrowed to two models; every gate call below passes the same --models.
 SPEC = get_preset("regress").replace(models=("lstm", "gru"))
@@ -64,8 +65,9 @@ def _gate(baseline, tmp_path, *extra) -> int:
     return main(["gate", "--baseline", str(baseline), *extra, "--out", str(tmp_path / "gate"), "--quiet", *MODELS])
 
 
-def _fake_ab(monkeypatch, new_speed, calls=None):
-    """The base's code 'installed' without git, each version timed by a fake runner."""
+def _fake_ab(monkeypatch, new_speed, calls=None, base_acc=0.76):
+    """The base's code 'installed' without git, each version timed by a fake runner; trained here, the
+    base's LSTM reaches ``base_acc`` (the GRU 0.5, as _write_run's)."""
     base = ab.CodeVersion("base", "239f6e3", OTHER["git_commit"], None, "rnnbench.cli:main")
     monkeypatch.setattr(gate.ab, "materialise", lambda ref, work: base)
     monkeypatch.setattr(gate.ab, "imported_from", lambda version, cwd: cwd)
@@ -79,6 +81,8 @@ def _fake_ab(monkeypatch, new_speed, calls=None):
         return ab.Timing([32 * 10 / s.sum() for s in steps.reshape(4, 10)], steps)
 
     monkeypatch.setattr(gate.ab, "run_version_cell", runner)
+    monkeypatch.setattr(gate.ab, "run_version_accuracy",
+                        lambda version, cell, spec, out: base_acc if cell.model == "lstm" else 0.5)
 
 
 def test_a_baseline_from_another_machine_takes_the_ab_path(gate_env, tmp_path, monkeypatch, capsys):
@@ -88,7 +92,7 @@ def test_a_baseline_from_another_machine_takes_the_ab_path(gate_env, tmp_path, m
     code = _gate(baseline, tmp_path)
     out = capsys.readouterr().out
     assert code == 0, out  # the -40% against the other machine's baseline is information, not a verdict
-    assert "speed gated by an A/B on this machine" in out and "CPU: AMD EPYC vs Intel Xeon" in out
+    assert "speed and accuracy gated against the base code on this machine" in out and "CPU: AMD EPYC vs Intel Xeon" in out
     assert "| info      | speed" in out and "A/B on this machine, rounds timed: base 3, new 3; threshold -15%" in out, out
     assert len(calls) == 2 * 2 * 3  # two versions, two cells, three rounds
     assert sweeps == [(str(tmp_path / "gate"), 1)]  # one accuracy sweep, one speed process
@@ -150,6 +154,30 @@ def test_base_ref_runs_the_ab_on_the_same_machine(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(gate.ab, "materialise", lambda ref, work: refs.append(ref) or materialise(ref, work))
     assert _gate(baseline, tmp_path, "--base", "main") == 0
     assert refs == ["main"] and "(--base main)" in capsys.readouterr().out
+
+
+def _other_cpus_accuracy(tmp_path, monkeypatch, base_acc_here: float) -> int:
+    """A baseline whose LSTM reached 0.80 on another CPU; the code under test reaches 0.7755 here."""
+    baseline = _write_run(tmp_path / "base", OTHER, acc=0.80)
+    monkeypatch.setattr(gate.environment, "collect", lambda: dict(THIS))
+    monkeypatch.setattr(gate, "run_sweep", lambda spec, out, **kw: _write_run(out, THIS, acc=0.7755))
+    _fake_ab(monkeypatch, new_speed=1.0, base_acc=base_acc_here)
+    return _gate(baseline, tmp_path)
+
+
+def test_unchanged_code_passes_accuracy_judged_against_the_base_trained_here(tmp_path, monkeypatch, capsys):
+    # -0.0245 against the other CPU's figure, beyond the 0.02 threshold: information; here it is +0.0000.
+    assert _other_cpus_accuracy(tmp_path, monkeypatch, base_acc_here=0.7755) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\| unchanged +\| accuracy \| lstm", out) and "+0.0000" in out
+    assert "against the base code trained on this machine" in out
+    assert re.search(r"\| info +\| accuracy \| lstm", out) and "-0.0245" in out and "recorded elsewhere: information only" in out
+
+
+def test_an_accuracy_drop_against_the_base_trained_here_fails_the_gate(tmp_path, monkeypatch, capsys):
+    assert _other_cpus_accuracy(tmp_path, monkeypatch, base_acc_here=0.80) == 1
+    out = capsys.readouterr().out
+    assert "| regression | accuracy | lstm" in out and "against the base code trained on this machine" in out
 
 
 def test_rounds_alternate_which_version_goes_first(tmp_path):
@@ -217,18 +245,18 @@ def test_differences_tolerate_a_run_json_of_the_wrong_shape():
 def test_a_missing_commit_is_named_with_the_shallow_clone_hint(tmp_path):
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     with pytest.raises(ab.ABUnavailable, match="is not in the clone"):
-        ab.resolve("0" * 40, tmp_path)
+        code_versions.resolve("0" * 40, tmp_path)
 
 
 @pytest.mark.slow
 def test_the_base_runs_its_own_exported_code(tmp_path, monkeypatch):
     """HEAD exported and installed apart: its processes import that copy, and it times a real cell."""
     try:
-        root = ab.source_root()
+        root = code_versions.source_root()
     except ab.ABUnavailable as exc:
         pytest.skip(f"not a git clone: {exc}")
     base = ab.materialise("HEAD", tmp_path / "code")
-    assert base.commit == ab.resolve("HEAD", root) and base.site is not None
+    assert base.commit == code_versions.resolve("HEAD", root) and base.site is not None
     assert ab.imported_from(base, tmp_path).is_relative_to(base.site)
     assert not ab.imported_from(ab.this_version(), tmp_path).is_relative_to(base.site)
     spec = SweepSpec(models=("simple_rnn",), maxlen=(20,), batch_size=(32,), epochs=0, train_samples=256,
@@ -255,7 +283,7 @@ def test_a_base_that_times_no_cell_leaves_speed_not_gated(gate_env, tmp_path, mo
     monkeypatch.setattr(gate.ab, "run_version_cell", base_breaks)
     assert _gate(baseline, tmp_path) == 0
     out = capsys.readouterr().out
-    assert "speed NOT GATED" in out and "the base code timed no cell" in out and "speed gated by an A/B" not in out
+    assert "speed NOT GATED" in out and "the base code timed no cell" in out and "gated against the base code" not in out
 
 
 def test_a_damaged_speed_figure_stays_a_regression_on_the_ab_path(tmp_path, monkeypatch, capsys):

@@ -3,165 +3,47 @@
 A speed figure recorded on one CPU says little about another: a large matmul's speed (the calibration)
 does not predict a small recurrent step's across CPUs (docs/regression-gate.md has the figures), so no
 normalisation makes a baseline from another machine a speed reference. What does hold on any machine
-is the question asv's ``continuous`` asks: is the new code slower than the base code *here*? Both versions time each cell in turn, the order alternating cell by cell and round by round
-(A B, B A, A B ...), so a slow spell of the machine hits both alike.
+is the question asv's ``continuous`` asks: is the new code slower than the base code *here*? Both
+versions time each cell in turn, the order alternating cell by cell and round by round (A B, B A, A B
+...), so a slow spell of the machine hits both alike.
 
-Each version runs its own code in its own processes. The base is exported from git (``git archive``)
-and installed with pip into a private folder (no dependencies, no index: it uses the frameworks
-installed here); its processes get that folder first on ``PYTHONPATH`` and start with
-``PYTHONSAFEPATH`` so that no working directory can shadow it. A cell runs through that version's own
-``rnnbench run`` for one cell, speed only: the contract between versions is the command line and the
-run directory, the two things a release keeps stable, never internal APIs.
+Each version runs its own code in its own processes: the base is exported from git and installed
+apart (bench/verdict/code_versions.py). A cell runs through that version's own
+``rnnbench run`` for one cell, speed only (or, to judge accuracy on this machine, trained: the gate and
+bisect): the contract between versions is the command line and the run directory, the two things a
+release keeps stable, never internal APIs.
 """
 
 from __future__ import annotations
 
-import configparser
 import os
-import shutil
 import subprocess
-import sys
-import tarfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rnnbench.cell.hooks import HOOK_ENVS
 from rnnbench.config.settings import IDENTITY_SETTINGS
 from rnnbench.config.spec import DEFAULT_UNITS, Cell, SweepSpec
 from rnnbench.errors import BadInput
 from rnnbench.storage import ownership
 from rnnbench.storage.run_meta import RunMeta
 from rnnbench.storage.store import Run, load_run
+from rnnbench.verdict.code_versions import (
+    INSTALL_TIMEOUT_S,
+    ABUnavailable,
+    CodeVersion,
+    imported_from,
+    materialise,
+    this_version,
+)
 from rnnbench.verdict.compare import NOT_GATED, REGRESSION, Comparison, Finding, compare_runs
 from rnnbench.verdict.thresholds import ALPHA, GATE_MAX_SLOWDOWN
 
 #: Rounds per cell and version. Each round is one process per version (about 15 s for a regress cell
 #: here); three give each side 15 timed repeats and cost about 4.5 minutes for the regress preset.
 AB_ROUNDS = 3
-
-
-#: A base whose code cannot install or start within this is as good as absent.
-INSTALL_TIMEOUT_S = 300
-
-
-class ABUnavailable(Exception):
-    """The A/B cannot run here (no git, a commit missing from the clone, a base that cannot install or
-    start); the message says why in one line."""
-
-
-@dataclass(frozen=True)
-class CodeVersion:
-    """One version of the harness that cells can be run with."""
-
-    label: str  # "base" or "new"
-    ref: str  # what the user named: a commit, branch or tag, or "working tree"
-    commit: str | None
-    site: Path | None  # folder its packages are installed in (None: this process's own installation)
-    entry: str  # "module:function" of its rnnbench command
-
-    @property
-    def name(self) -> str:
-        short = (self.commit[:10] + ("+dirty" if self.commit.endswith("+dirty") else "")) if self.commit else "unknown commit"
-        named = self.commit is not None and self.commit.startswith(self.ref)  # the ref is the commit itself
-        return f"{self.label} ({short})" if named else f"{self.label} ({self.ref}, {short})"
-
-    def env(self) -> dict[str, str]:
-        """The environment its processes start with (the cells it spawns inherit it)."""
-        env = dict(os.environ, PYTHONSAFEPATH="1")
-        if self.site is not None:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(self.site), env.get("PYTHONPATH")]))
-            for name in HOOK_ENVS:  # test-only hooks stand for a change in the new code: never the base's
-                env.pop(name, None)
-        return env
-
-    def command(self, args: Sequence[str]) -> list[str]:
-        module, _, function = self.entry.partition(":")
-        code = f"import sys; sys.argv[0] = 'rnnbench'; from {module} import {function} as main; sys.exit(main())"
-        return [sys.executable, "-P", "-c", code, *args]
-
-
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess:
-    try:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=120)
-    except subprocess.TimeoutExpired:
-        raise ABUnavailable(f"git {args[0]} in {root} took over 120 s") from None
-
-
-def source_root() -> Path:
-    """The git work tree the running harness comes from (where the base's commit is looked up)."""
-    if shutil.which("git") is None:
-        raise ABUnavailable("git is not installed")
-    here = Path(__file__).resolve().parent
-    proc = _git(here, "rev-parse", "--show-toplevel")
-    if proc.returncode != 0:
-        raise ABUnavailable(f"the harness at {here} is not in a git clone")
-    return Path(proc.stdout.strip())
-
-
-def resolve(ref: str, root: Path) -> str:
-    """The full commit id ``ref`` names in the clone at ``root``."""
-    proc = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    if proc.returncode != 0:
-        shallow = _git(root, "rev-parse", "--is-shallow-repository").stdout.strip() == "true"
-        hint = " (a shallow clone: 'git fetch --unshallow' brings the history)" if shallow else ""
-        raise ABUnavailable(f"commit {ref!r} is not in the clone at {root}{hint}")
-    return proc.stdout.strip()
-
-
-def _entry_point(site: Path) -> str:
-    for path in site.glob("*.dist-info/entry_points.txt"):
-        parser = configparser.ConfigParser()
-        parser.read(path)
-        if parser.has_option("console_scripts", "rnnbench"):
-            return parser.get("console_scripts", "rnnbench").strip()
-    raise ABUnavailable(f"the code installed in {site} declares no rnnbench command")
-
-
-def materialise(ref: str, work: Path) -> CodeVersion:
-    """Export ``ref`` from git into ``work`` and install it there; the base side of an A/B."""
-    root = source_root()
-    commit = resolve(ref, root)
-    work = work.resolve()  # git runs in the clone's root: a relative path would be read from there
-    ownership.fresh_subdir(work, "A/B base code")  # a folder of that name rnnbench did not make is refused
-    src, site = work / "src", work / "site"
-    src.mkdir()
-    archive = work / "code.tar"
-    proc = _git(root, "archive", "--format=tar", "-o", str(archive), commit)
-    if proc.returncode != 0:
-        raise ABUnavailable(f"git could not export {commit[:10]}: {proc.stderr.strip()[-200:]}")
-    with tarfile.open(archive) as tar:
-        # git's own archive of a commit; the "data" filter (Python >= 3.11.4) refuses links out of src anyway
-        tar.extractall(src, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
-    archive.unlink()
-    # No dependencies: the base must run on the frameworks installed here, so that the two versions
-    # differ in the harness's code only. Built offline with the setuptools installed here when that
-    # works; else pip builds it in isolation, which fetches the build backend (setuptools) from the index.
-    for offline in (True, False):
-        shutil.rmtree(site, ignore_errors=True)
-        flags = ["--no-build-isolation", "--no-index"] if offline else []
-        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", *flags, "--target", str(site), str(src)]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            raise ABUnavailable(f"installing the code of {commit[:10]} took over {INSTALL_TIMEOUT_S} s") from None
-        if proc.returncode == 0:
-            break
-    else:
-        last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
-        raise ABUnavailable(f"the code of {commit[:10]} could not be installed: {last}")
-    return CodeVersion("base", ref, commit, site.resolve(), _entry_point(site))
-
-
-def this_version() -> CodeVersion:
-    """The running harness: the new side of an A/B."""
-    from rnnbench.storage import environment
-
-    package = __name__.split(".")[0]  # the top-level package (rnnbench), whose cli is the command
-    commit = environment.git_commit()
-    return CodeVersion("new", "working tree", commit, None, f"{package}.cli:main")
 
 
 def check_rounds(rounds: int) -> None:
@@ -179,27 +61,9 @@ def prepare(ref: str, work: Path, cwd: Path) -> tuple[CodeVersion, CodeVersion]:
     return base, new
 
 
-def imported_from(version: CodeVersion, cwd: Path) -> Path:
-    """Where ``version``'s processes import its package from; ABUnavailable if it does not import, or if
-    a base would run code other than its own (the guard against the shadowing A/B must never suffer)."""
-    module = version.entry.partition(":")[0]
-    try:
-        proc = subprocess.run([sys.executable, "-P", "-c", f"import {module} as m; print(m.__file__)"],
-                              env=version.env(), cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        raise ABUnavailable(f"the {version.label} code took over {INSTALL_TIMEOUT_S} s to import") from None
-    if proc.returncode != 0:
-        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise ABUnavailable(f"the {version.label} code does not start: {last}")
-    path = Path(proc.stdout.strip().splitlines()[-1]).resolve()
-    own = version.site if version.site is not None else Path(__file__).resolve().parents[1]  # the running package (rnnbench/)
-    if not path.is_relative_to(own):
-        raise ABUnavailable(f"the {version.label} code would import {path}, not its own copy in {own}")
-    return path
-
-
-def cell_args(cell: Cell, spec: SweepSpec, out: Path, threads: int) -> list[str]:
-    """``rnnbench run`` arguments that run exactly ``cell``, speed only, in one process, into ``out``.
+def cell_args(cell: Cell, spec: SweepSpec, out: Path, threads: int, train: bool = False) -> list[str]:
+    """``rnnbench run`` arguments that run exactly ``cell``, speed only (with ``train``: its epochs too),
+    in one process, into ``out``.
 
     Every setting of the cell is given as a flag (the preset named is only a starting point every
     version has), so both versions time the same cell whatever their presets say. A base older than
@@ -207,7 +71,7 @@ def cell_args(cell: Cell, spec: SweepSpec, out: Path, threads: int) -> list[str]
     """
     args = ["run", "--preset", "smoke"]
     for setting in IDENTITY_SETTINGS:
-        value = 0 if setting.name == "epochs" else getattr(cell, setting.column)  # speed only
+        value = 0 if setting.name == "epochs" and not train else getattr(cell, setting.column)  # speed only
         if setting.name == "units" and value == DEFAULT_UNITS:
             continue  # the tutorial's width, which a base older than --units runs anyway
         # the flag's oldest spelling (--jit for --jit-compile), which every base that has the setting knows
@@ -252,6 +116,28 @@ CellRunner = Callable[[CodeVersion, Cell, SweepSpec, Path], "Timing | str"]
 
 def run_version_cell(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Path) -> Timing | str:
     """Time ``cell`` with ``version``'s own ``rnnbench run`` in a fresh process tree, into ``out``."""
+    failed = _run_version(version, cell, spec, out, train=False)
+    return failed if failed is not None else read_timing(out.resolve(), cell)
+
+
+def run_version_accuracy(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Path) -> float | str:
+    """Train ``cell`` (its epochs) with ``version``'s own ``rnnbench run``, into ``out``: its test accuracy,
+    or why there is none."""
+    failed = _run_version(version, cell, spec, out, train=True)
+    if failed is not None:
+        return failed
+    try:
+        run = load_run(out.resolve())
+    except BadInput as exc:
+        return f"unreadable result: {exc}"
+    row = run.cells.get(cell.cell_id)
+    if row is None or row["status"] != "ok":
+        return "no result" if row is None else f"{row['status']}: {row['error']}"
+    return float(row["test_acc"]) if row.get("test_acc") is not None else "no test accuracy (no epochs?)"
+
+
+def _run_version(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Path, train: bool) -> str | None:
+    """Run ``cell`` through ``version``'s ``rnnbench run`` into ``out``; None when it exited 0, else why not."""
     threads = spec.cell_threads
     # Absolute: the version's process runs in out's parent folder, where a relative --out (as CI's
     # "runs/ci-gate" gives) would name a folder inside itself and the timing would be looked for elsewhere.
@@ -261,7 +147,7 @@ def run_version_cell(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Pat
     with open(out.parent / f"{out.name}.log", "wb") as log:
         try:
             proc = subprocess.run(
-                version.command(cell_args(cell, spec, out, threads)), env=version.env(), cwd=out.parent,
+                version.command(cell_args(cell, spec, out, threads, train)), env=version.env(), cwd=out.parent,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=spec.timeout_s + INSTALL_TIMEOUT_S,
                 # The cores go to the process, not as a flag: every cell process inherits them, and an
                 # older version without --cpus is confined all the same.
@@ -272,7 +158,7 @@ def run_version_cell(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Pat
     if proc.returncode != 0:
         tail = (out.parent / f"{out.name}.log").read_text(errors="replace").strip().splitlines()
         return f"its rnnbench run exited with code {proc.returncode}: {tail[-1] if tail else 'no output'}"
-    return read_timing(out, cell)
+    return None
 
 
 def _pooled(path: Path, cells: list[Cell], timings: dict[str, list[Timing]], threads: int | None, meta: RunMeta) -> Run:
