@@ -15,11 +15,15 @@ Written to ``--out`` (default ``./history``):
 * ``trend.png`` (training throughput over runs; one panel per cell, or per model when the cells are
   many) and ``accuracy.png`` (test accuracy over runs, when two or more runs have one).
 * ``HISTORY.md`` and one offline ``index.html`` with the charts embedded (bench/reporting/document.py's page).
+* ``regressions.csv`` and ``regressions.xml`` (an Atom feed): the change points that are regressions
+  (bench/reporting/history_changes.py).
 
-A point is marked a regression by bench/verdict/compare.py's own rule and code (``compare_runs`` on the two
+Two judgements, each its own question. **Change points** (bench/verdict/change_points.py): where a cell's
+throughput or test accuracy on one machine steps to another level and stays there, over the whole
+series; marked on the charts and listed with the commits on both sides. **Against the previous run**: a point is marked a regression by bench/verdict/compare.py's own rule and code (``compare_runs`` on the two
 runs, that cell alone, speed only): slower than the previous run of the cell on the same machine by
-more than ``max_slowdown`` *and* significantly by the one-sided Mann-Whitney U test on the raw steps.
-No other statistic is computed here.
+more than ``max_slowdown`` *and* significantly by the one-sided Mann-Whitney U test on the raw steps:
+this judges the latest run, which no change point can yet (it has not persisted).
 
 :func:`~rnnbench.reporting.history_store.record_entry` copies a run directory into a history folder as a new entry
 (``DIR/<UTC start>-<short commit>/``); ``rnnbench gate --history DIR`` calls it after the gate.
@@ -38,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rnnbench.errors import BadInput
-from rnnbench.reporting import document
+from rnnbench.reporting import document, history_changes
 from rnnbench.reporting.history_charts import chart_accuracy, chart_trend
 from rnnbench.reporting.intervals import is_missing, label
 from rnnbench.reporting.text import md_text
@@ -47,8 +51,9 @@ from rnnbench.storage.environment import short_commit
 from rnnbench.storage.result import coefficient_of_variation
 from rnnbench.storage.schema import CELL_PARAMS
 from rnnbench.storage.store import CELLS, Run, atomic_write_text, format_value, load_run
+from rnnbench.verdict import change_points
 from rnnbench.verdict.compare import compare_runs
-from rnnbench.verdict.thresholds import ALPHA, MAX_SLOWDOWN, check_thresholds
+from rnnbench.verdict.thresholds import ALPHA, MAX_ACCURACY_DROP, MAX_SLOWDOWN, check_thresholds
 
 DEFAULT_OUT = "history"
 #: What a commit id from a file must look like before git is asked about it.
@@ -75,6 +80,7 @@ class History:
     entries: list[Entry]
     frame: pd.DataFrame
     varying: list[str]
+    changes: pd.DataFrame  # change points, history_changes.COLUMNS
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -276,15 +282,31 @@ def _bad_table(frame: pd.DataFrame) -> pd.DataFrame:
                          "status": bad.status, "error": bad.error.str.slice(0, 140)})
 
 
+def _change_points_section(changes: pd.DataFrame, max_slowdown: float, max_accuracy_drop: float,
+                           alpha: float) -> document.Section:
+    how = (f"Where a cell's series on one machine steps to another level and stays there at least "
+           f"{change_points.MIN_SEGMENT} runs: PELT (ruptures) proposes the points, a Monte Carlo test of the step "
+           f"keeps those with p < {alpha:g} and a change of at least {max_slowdown:.0%} in training throughput or "
+           f"{max_accuracy_drop:g} in test accuracy (method: bench/verdict/change_points.py). Each is named by the first "
+           f"run at the new level and the last run before it: the BAD and GOOD of a bisection. The regressions are also in "
+           f"{history_changes.CSV} and the Atom feed {history_changes.FEED}.")
+    if changes.empty:
+        return document.Section("Change points", how + "\n\n_None found._")
+    lines = "\n".join(f"- {md_text(history_changes.sentence(r))}" for r in changes.itertuples() if r.direction == "regression")
+    return document.Section("Change points", "\n\n".join(
+        [how, *([lines] if lines else []), document.markdown_table(history_changes.markdown_table(changes))]))
+
+
 def build(paths, out_dir: str | Path = DEFAULT_OUT, max_slowdown: float = MAX_SLOWDOWN, alpha: float = ALPHA,
-          repo: str | Path | None = None) -> History:
+          repo: str | Path | None = None, max_accuracy_drop: float = MAX_ACCURACY_DROP) -> History:
     """Write the history of the runs at ``paths`` into ``out_dir`` and return what was found."""
     import matplotlib
 
     matplotlib.use("Agg")
-    check_thresholds(max_slowdown, 0.0, alpha)
+    check_thresholds(max_slowdown, max_accuracy_drop, alpha)
     entries = load_entries(paths, repo)
     frame, varying = table(entries, max_slowdown, alpha)
+    changes = history_changes.find(frame, max_slowdown, max_accuracy_drop, alpha)
     out = Path(out_dir)
     # Never into one of the runs read, nor into a folder of the user's (bench/storage/ownership.py).
     ownership.claim(out, "history report", inputs=[e.run.path for e in entries])
@@ -298,24 +320,28 @@ def build(paths, out_dir: str | Path = DEFAULT_OUT, max_slowdown: float = MAX_SL
         notes.append(f"{len(by_start)} of {len(entries)} run(s) placed by their start time, as git here does not know "
                      f"their commit: {', '.join(by_start[:5])}{more}")
     write_csv(frame, out / "history.csv")
+    history_changes.write_csv(changes, out / history_changes.CSV)
+    history_changes.write_feed(changes, out / history_changes.FEED,
+                               f"rnnbench history: regressions in {frame.cell_id.nunique()} cell(s) over {len(entries)} run(s)")
 
     doc = document.Report(f"rnnbench history: {len(entries)} run(s), {frame.cell_id.nunique()} cell(s)")
     order = ("Runs in order of their commit's time (git, in the repository this ran in), else of their start time. "
              "Cells are matched by cell_id; a machine is its host and CPU model.")
     doc.sections.append(document.Section("Runs", "\n\n".join([order, *(f"_Note: {md_text(n)}._" for n in notes),
                                                             document.markdown_table(_runs_table(entries, frame))])))
-    trend = chart_trend(frame, entries, out, max_slowdown, alpha)
+    doc.sections.append(_change_points_section(changes, max_slowdown, max_accuracy_drop, alpha))
+    trend = chart_trend(frame, entries, out, max_slowdown, alpha, changes)
     doc.sections.append(document.Section("Chart: Training throughput over runs", image=trend) if trend else
                         document.Section("Chart: Training throughput over runs", note="no cell finished ok in any run"))
-    accuracy = chart_accuracy(frame, entries, out)
+    accuracy = chart_accuracy(frame, entries, out, changes)
     doc.sections.append(document.Section("Chart: Test accuracy over runs", image=accuracy) if accuracy else
                         document.Section("Chart: Test accuracy over runs", note="fewer than two runs with a test accuracy"))
-    rule = (f"Each ok point against the previous ok run of the same cell on the same machine, by rnnbench compare's rule: "
+    rule = (f"The latest word on each run: each ok point against the previous ok run of the same cell on the same machine, by rnnbench compare's rule: "
             f"a change beyond {max_slowdown:.0%} that the one-sided Mann-Whitney U test on the raw step times finds "
             f"significant (p < {alpha:g}).")
-    changes = _changes_table(frame)
+    speed_changes = _changes_table(frame)
     doc.sections.append(document.Section("Speed changes between consecutive runs",
-                                       rule + ("\n\n" + document.markdown_table(changes) if len(changes) else
+                                       rule + ("\n\n" + document.markdown_table(speed_changes) if len(speed_changes) else
                                                         "\n\n_None: no point crossed the threshold significantly._")))
     doc.sections.append(document.Section("Cells: first and latest run", document.markdown_table(_cells_table(frame))))
     bad = _bad_table(frame)
@@ -323,4 +349,4 @@ def build(paths, out_dir: str | Path = DEFAULT_OUT, max_slowdown: float = MAX_SL
                         document.Section("Skipped and failed cells", note="none"))
     atomic_write_text(out / "HISTORY.md", document.to_markdown(doc))
     atomic_write_text(out / "index.html", document.to_html(doc, out))
-    return History(out, entries, frame, varying, notes)
+    return History(out, entries, frame, varying, changes, notes)

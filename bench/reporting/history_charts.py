@@ -1,5 +1,5 @@
 """History's charts: throughput and accuracy over runs, a colour and marker per machine, regressions
-marked (bench/reporting/history.py builds the frame they draw)."""
+against the previous run and change points marked (bench/reporting/history.py builds the frames they draw)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,23 @@ MAX_CELL_PANELS = 12
 
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
+#: A change point's colour by direction.
+STEP_COLOURS = {"regression": "tab:red", "improvement": "tab:green"}
+
+
+def _change_marks(ax, changes: pd.DataFrame, annotate: bool) -> None:
+    """A dashed line between the last run at the old level and the first at the new, per change point, coloured
+    by direction; with ``annotate``, its change written at the top."""
+    from matplotlib.transforms import blended_transform_factory
+
+    top = blended_transform_factory(ax.transData, ax.transAxes)
+    for r in changes.drop_duplicates(["run", "direction", "change"]).itertuples():
+        x = (r.good_run + r.run) / 2  # between the last run at the old level and the first at the new
+        colour = STEP_COLOURS[r.direction]
+        ax.axvline(x, color=colour, ls="--", lw=1.3, alpha=0.85, zorder=1)
+        if annotate:
+            ax.annotate(f"step {r.change}", (x, 0.97), xycoords=top, xytext=(3, 0), textcoords="offset points", ha="left",
+                        va="top", fontsize=7.5, color=colour, fontweight="bold")
 
 
 def _machine_styles(frame: pd.DataFrame) -> dict[str, tuple]:
@@ -77,7 +94,7 @@ def _plot_series(ax, g: pd.DataFrame, colour, marker, scale: float = 1.0, bands:
                         color="tab:red", fontsize=8, fontweight="bold")
 
 
-def _legend(fig, styles: dict[str, tuple], frame: pd.DataFrame, bands: bool) -> None:
+def _legend(fig, styles: dict[str, tuple], frame: pd.DataFrame, bands: bool, steps: pd.DataFrame) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -85,6 +102,10 @@ def _legend(fig, styles: dict[str, tuple], frame: pd.DataFrame, bands: bool) -> 
     if bands:
         handles += [Patch(color="0.5", alpha=0.3, label="middle half of the repeats (IQR)"),
                     Line2D([], [], color="0.5", lw=0.9, label="slowest to fastest repeat")]
+    for direction, colour in STEP_COLOURS.items():
+        if (steps.direction == direction).any():
+            handles.append(Line2D([], [], color=colour, ls="--", lw=1.3, label=f"change point ({direction}): the series "
+                                  "steps here and stays"))
     if (frame.vs_previous == "regression").any():
         handles.append(Line2D([], [], ls="none", marker="o", ms=11, mfc="none", mec="tab:red", mew=2,
                               label="regression vs the previous run on that machine"))
@@ -106,12 +127,14 @@ def _grid(n: int, width: float = 4.4, height: float = 3.0):
     return fig, axes
 
 
-def chart_trend(frame: pd.DataFrame, entries: list[Entry], out: Path, max_slowdown: float, alpha: float) -> str | None:
+def chart_trend(frame: pd.DataFrame, entries: list[Entry], out: Path, max_slowdown: float, alpha: float,
+                changes: pd.DataFrame) -> str | None:
     """Training throughput over runs: a panel per cell (per model when the cells are many), a line and marker
-    per machine, the spread of the repeats around each point, failed cells and regressions marked."""
+    per machine, the spread of the repeats around each point, failed cells, regressions and change points marked."""
     if not (frame.status == "ok").any() or frame.train_samples_per_s.notna().sum() == 0:
         return None
     styles = _machine_styles(frame)
+    steps = changes[changes.metric == "train_samples_per_s"]
     per_cell = frame.cell_id.nunique() <= MAX_CELL_PANELS
     groups = list(frame.groupby("label" if per_cell else "model", sort=True))
     fig, axes = _grid(len(groups))
@@ -133,6 +156,7 @@ def chart_trend(frame: pd.DataFrame, entries: list[Entry], out: Path, max_slowdo
             ax.set_ylim(min(0.85, low - 0.03), max(1.15, high + 0.03))  # flat lines stay flat, not magnified noise
             n = g.cell_id.nunique()
             title = f"{name} ({n} cell{'s' if n != 1 else ''})"
+        _change_marks(ax, steps[steps.cell_id.isin(set(g.cell_id))], annotate=per_cell)
         _bottom_marks(ax, g)
         _run_ticks(ax, entries)
         ax.set_title(charts.chart_text(str(title)), fontsize=9)
@@ -147,13 +171,13 @@ def chart_trend(frame: pd.DataFrame, entries: list[Entry], out: Path, max_slowdo
     what = "" if per_cell else "; one line per cell, relative to its first run on the machine (too many cells for a panel each)"
     fig.suptitle(f"Training throughput over runs (x: runs in commit order, short commit and date{what})\n{how}", fontsize=10,
                  y=1.0)
-    _legend(fig, styles, frame, bands=per_cell)
+    _legend(fig, styles, frame, bands=per_cell, steps=steps)
     fig.tight_layout()
     return charts.save_chart(fig, out / "trend.png")
 
 
-def chart_accuracy(frame: pd.DataFrame, entries: list[Entry], out: Path) -> str | None:
-    """Test accuracy over runs, one line per cell and machine (colour: model, marker: machine)."""
+def chart_accuracy(frame: pd.DataFrame, entries: list[Entry], out: Path, changes: pd.DataFrame) -> str | None:
+    """Test accuracy over runs, one line per cell and machine (colour: model, marker: machine), change points marked."""
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
@@ -176,6 +200,10 @@ def chart_accuracy(frame: pd.DataFrame, entries: list[Entry], out: Path) -> str 
     if not named:
         handles = [Line2D([], [], color=colours[m], label=charts.chart_text(m)) for m in dict.fromkeys(acc.model)]
     handles += [Line2D([], [], color="0.3", marker=mk, ls="none", label=charts.chart_text(m)) for m, mk in markers.items()]
+    steps = changes[changes.metric == "test_acc"]
+    _change_marks(ax, steps, annotate=steps.cell_id.nunique() == 1)
+    handles += [Line2D([], [], color=c, ls="--", lw=1.3, label=f"change point ({d})") for d, c in STEP_COLOURS.items()
+                if (steps.direction == d).any()]
     _run_ticks(ax, entries)
     ax.set(ylabel="test accuracy", title="Test accuracy over runs (colour: model; marker: machine)")
     ax.title.set_fontsize(10)
