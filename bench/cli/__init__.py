@@ -1,6 +1,6 @@
 """The ``rnnbench`` command line: one module per command (its arguments and what it does), assembled
 here in the order ``--help`` lists them. Exit codes: 0 ok, 1 regression found by ``compare``, ``gate`` or
-``ab``, 2 bad input or an unusable environment, 3 internal error (traceback saved to a file)."""
+``ab`` (``bisect``: BAD is not worse than GOOD), 2 bad input or an unusable environment, 3 internal error (traceback saved to a file)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from rnnbench.cli import ab, compare, data, doctor, gate, history, list_models, models, report, run
+from rnnbench.cli import ab, bisect, compare, data, doctor, gate, history, list_models, models, report, run
 from rnnbench.cli.shared import EXIT_BAD_INPUT, EXIT_INTERNAL, EXIT_OK, EXIT_REGRESSION, package_version
 from rnnbench.errors import BadInput
 
 __all__ = ["COMMANDS", "EXIT_BAD_INPUT", "EXIT_INTERNAL", "EXIT_OK", "EXIT_REGRESSION", "build_parser", "main"]
 
 #: The commands, in --help order; each module has NAME, HELP, add_arguments(parser) and run(args).
-_MODULES = (list_models, run, report, models, compare, history, gate, ab, data, doctor)
+_MODULES = (list_models, run, report, models, compare, history, gate, ab, bisect, data, doctor)
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {m.NAME: m.run for m in _MODULES}
 
 

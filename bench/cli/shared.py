@@ -71,14 +71,18 @@ def add_summary_option(p: argparse.ArgumentParser) -> None:
                         "set, as in a GitHub Actions job)")
 
 
-def add_timing_options(p: argparse.ArgumentParser, out: str, out_help: str, accuracy: bool = True) -> None:
-    """What ``gate`` and ``ab`` share: the regress preset by default, --out, A/B rounds, the gate's thresholds."""
+def add_timing_options(p: argparse.ArgumentParser, out: str, out_help: str, accuracy: bool = True,
+                       rounds: int | None = None, rounds_help: str = "") -> None:
+    """What ``gate``, ``ab`` and ``bisect`` share: the regress preset by default, --out, A/B rounds (default
+    the A/B's own), the gate's thresholds."""
     from rnnbench.verdict.ab import AB_ROUNDS
 
+    rounds = AB_ROUNDS if rounds is None else rounds
     add_sweep_options(p, default_preset="regress")
     p.set_defaults(preset="regress")
     p.add_argument("--out", default=out, metavar="DIR", help=f"{out_help} (default: {out})")
-    p.add_argument("--rounds", type=int, default=AB_ROUNDS, metavar="N", help=f"A/B rounds per cell and version (default {AB_ROUNDS})")
+    p.add_argument("--rounds", type=int, default=rounds, metavar="N",
+                   help=f"A/B rounds per cell and version (default {rounds}{rounds_help})")
     add_verdict_options(p, max_slowdown=thresholds.GATE_MAX_SLOWDOWN, why=": above this machine's measured run-to-run drift",
                          accuracy=accuracy)
     p.add_argument("--quiet", action="store_true", help="no progress output")
