@@ -44,7 +44,10 @@ def test_the_workflow_runs_ci_and_keeps_the_gates_run():
     assert checkout["with"]["fetch-depth"] == 0  # the gate's A/B exports the baseline's commit from git
     python = next(s for s in steps if str(s.get("uses", "")).startswith("actions/setup-python@"))
     assert str(python["with"]["python-version"]) == "3.11"
-    assert any(s.get("run", "").strip() == "bash .ci/run" for s in steps)
+    ci = next(s for s in steps if s.get("run", "").strip() == "bash .ci/run")
+    # Pull requests are gated against their base branch by an A/B; pushes against the committed baseline.
+    assert "pull_request" in ci["env"]["RNNBENCH_GATE_BASE"] and "github.base_ref" in ci["env"]["RNNBENCH_GATE_BASE"]
+    assert '${RNNBENCH_GATE_BASE:+--base "$RNNBENCH_GATE_BASE"}' in (ROOT / ".ci" / "run").read_text()
     upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
     assert upload["if"] == "always()" and upload["with"]["path"] == "runs/ci-gate"
     assert "--out runs/ci-gate" in (ROOT / ".ci" / "run").read_text()  # the directory uploaded is the one the gate writes
