@@ -22,9 +22,9 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 STEP_COLOURS = {"regression": "tab:red", "improvement": "tab:green"}
 
 
-def _change_marks(ax, changes: pd.DataFrame, annotate: bool) -> None:
+def _change_marks(ax, changes: pd.DataFrame, annotate: bool, y: float = 0.97) -> None:
     """A dashed line between the last run at the old level and the first at the new, per change point, coloured
-    by direction; with ``annotate``, its change written at the top."""
+    by direction; with ``annotate``, its change written at height ``y`` (a fraction of the panel)."""
     from matplotlib.transforms import blended_transform_factory
 
     top = blended_transform_factory(ax.transData, ax.transAxes)
@@ -33,8 +33,9 @@ def _change_marks(ax, changes: pd.DataFrame, annotate: bool) -> None:
         colour = STEP_COLOURS[r.direction]
         ax.axvline(x, color=colour, ls="--", lw=1.3, alpha=0.85, zorder=1)
         if annotate:
-            ax.annotate(f"step {r.change}", (x, 0.97), xycoords=top, xytext=(3, 0), textcoords="offset points", ha="left",
-                        va="top", fontsize=7.5, color=colour, fontweight="bold")
+            ax.annotate(f"step {r.change}", (x, y), xycoords=top, xytext=(3, 0), textcoords="offset points", ha="left",
+                        va="top" if y > 0.5 else "bottom", fontsize=7.5, color=colour, fontweight="bold",
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
 
 
 def _machine_styles(frame: pd.DataFrame) -> dict[str, tuple]:
@@ -201,7 +202,7 @@ def chart_accuracy(frame: pd.DataFrame, entries: list[Entry], out: Path, changes
         handles = [Line2D([], [], color=colours[m], label=charts.chart_text(m)) for m in dict.fromkeys(acc.model)]
     handles += [Line2D([], [], color="0.3", marker=mk, ls="none", label=charts.chart_text(m)) for m, mk in markers.items()]
     steps = changes[changes.metric == "test_acc"]
-    _change_marks(ax, steps, annotate=steps.cell_id.nunique() == 1)
+    _change_marks(ax, steps, annotate=steps.cell_id.nunique() == 1, y=0.03)  # lines near the top: the foot is freer
     handles += [Line2D([], [], color=c, ls="--", lw=1.3, label=f"change point ({d})") for d, c in STEP_COLOURS.items()
                 if (steps.direction == d).any()]
     _run_ticks(ax, entries)
