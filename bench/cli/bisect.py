@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         found = bisect.bisect(root, args.good, args.bad, cells, spec, out / "work", metric=args.metric, rounds=args.rounds,
                               max_slowdown=args.max_slowdown, max_accuracy_drop=args.max_accuracy_drop, alpha=args.alpha,
                               quiet=args.quiet)
-    text = bisect.to_markdown(found, args.metric, time.perf_counter() - start)
-    print(text)
+    seconds = time.perf_counter() - start
+    text = bisect.to_markdown(found, args.metric, seconds)
+    print(bisect.to_json(found, args.metric, seconds) if args.format == "json" else text)
     write_summary(text, args.summary)
     return EXIT_OK if found.found else EXIT_REGRESSION  # 1: BAD is not worse than GOOD

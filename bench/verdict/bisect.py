@@ -21,6 +21,7 @@ BAD is probed first: a BAD that is not slower than GOOD ends the search (exit 1)
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import time
 from collections.abc import Callable
@@ -274,6 +275,15 @@ def bisect(root: Path, good: str, bad: str, cells: list[Cell], spec: SweepSpec, 
     if first.outcome == SKIPPED:
         raise BadInput(f"BAD {b.short} cannot be judged: {first.why}")
     return bisection
+
+
+def to_json(b: Bisection, metric: str, seconds: float) -> str:
+    """The answer and every probe as JSON (``--format json``)."""
+    import json
+
+    return json.dumps({"metric": metric, "good": dataclasses.asdict(b.good), "bad": dataclasses.asdict(b.bad),
+                       "commits": len(b.commits), "found": b.found, "culprits": [dataclasses.asdict(c) for c in b.culprits],
+                       "seconds": round(seconds, 1), "probes": [dataclasses.asdict(p) for p in b.probes]}, indent=2)
 
 
 def to_markdown(b: Bisection, metric: str, seconds: float) -> str:
