@@ -20,9 +20,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from rnnbench.storage.store import load_run
-    from rnnbench.verdict.compare import compare_runs, write_summary
+    from rnnbench.verdict.compare import add_drift_caveat, compare_runs, write_summary
 
-    result = compare_runs(load_run(args.baseline), load_run(args.new), args.max_slowdown, args.max_accuracy_drop, args.alpha)
+    base, new = load_run(args.baseline), load_run(args.new)
+    result = compare_runs(base, new, args.max_slowdown, args.max_accuracy_drop, args.alpha)
+    add_drift_caveat(result, base, new)
     print(result.to_json() if args.format == "json" else result.to_markdown())
     write_summary(result.to_markdown(), args.summary)
     return EXIT_REGRESSION if result.regressions else EXIT_OK
