@@ -46,6 +46,9 @@ def spawners(tmp_path):
 def test_a_forked_cell_measures_what_a_spawned_one_does_and_starts_sooner(spawners):
     # Op determinism is on (no XLA): the same seed must train to the very same accuracy and loss either way.
     cell = _cell()
+    from rnnbench import datasets
+
+    datasets.padded(cell.dataset, cell.maxlen)  # cached before the first cell: building it would raise that cell's peak
     results, spawner = {}, None
     for launch in ("spawn", "fork", "fork"):  # the second fork: a warm server, its first fork paid for the import
         spawner = spawners(launch) if launch not in results else spawner
@@ -60,6 +63,9 @@ def test_a_forked_cell_measures_what_a_spawned_one_does_and_starts_sooner(spawne
         assert [e["loss"] for e in forked.epochs] == [e["loss"] for e in spawned.epochs]
         assert forked.kernel_effective == spawned.kernel_effective
         assert all(getattr(forked, phase) is not None for phase in STARTUP_PHASES)
+        # The server's library pages are read again in the child: its peak counts them as a spawned cell's
+        # does (it read about 0.6x without; bench/execute/resident_pages.py).
+        assert forked.peak_rss_mb == pytest.approx(spawned.peak_rss_mb, rel=0.1)
     # The framework was imported before the fork: a warm server's child skips that phase's import.
     assert warm_fork.startup_framework_s < spawned.startup_framework_s / 2
     assert warm_fork.startup_s < spawned.startup_s
@@ -148,7 +154,7 @@ def test_a_sweep_records_how_each_cell_started(tmp_path):
     run_sweep(SweepSpec(models=("lstm", "gru"), launch="fork", **{**TINY, "epochs": 0}), tmp_path / "fork", quiet=True)
     forked = pd.read_csv(tmp_path / "fork" / "cells.csv")
     assert set(forked.launch) == {"fork"}
-    assert forked.notes.str.contains("peak_rss_mb: forked from a fork server").all()  # what fork changes, per row
+    assert not forked.notes.fillna("").str.contains("peak_rss_mb").any()  # the same figure as a spawned cell's
     assert SweepSpec().launch == "spawn"  # the default: figures as they always were
     run_sweep(SweepSpec(models=("gru",), **{**TINY, "epochs": 0}), tmp_path / "spawn", quiet=True)
     spawned = pd.read_csv(tmp_path / "spawn" / "cells.csv")
@@ -208,3 +214,35 @@ def test_a_spawned_cell_exits_at_once_with_its_output_flushed(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as a cell's log is
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 3 and done.stdout == "from python and from C"
+
+
+def _rss_file_kb() -> int:
+    """This process's resident file-backed memory (kB), from /proc/self/status."""
+    for line in open("/proc/self/status"):
+        if line.startswith("RssFile:"):
+            return int(line.split()[1])
+    raise AssertionError("no RssFile in /proc/self/status")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/pagemap"), reason="Linux only")
+def test_a_forked_child_reads_the_parents_resident_file_pages_into_its_own_resident_set():
+    from rnnbench.execute.resident_pages import resident_file_pages, touch
+
+    pages = resident_file_pages()
+    parent_kb = _rss_file_kb()
+    noted_kb = sum(offsets.size for _, offsets in pages) * os.sysconf("SC_PAGE_SIZE") // 1024
+    assert noted_kb > 0.8 * parent_kb  # what the parent holds of its readable file mappings
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its file pages after touching the parent's, then leave at once
+        try:
+            touched = touch(pages)
+            os.write(write, f"{touched} {_rss_file_kb()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    touched, child_kb = map(int, os.read(read, 100).split())
+    os.close(read)
+    assert touched == sum(offsets.size for _, offsets in pages)
+    assert child_kb >= 0.95 * parent_kb  # the child's file pages now stand where the parent's do

@@ -8,6 +8,7 @@ definition changed, the headline was the step-only figure and missed both.
 
 from __future__ import annotations
 
+import os
 import time
 
 import keras
@@ -87,3 +88,18 @@ def test_a_result_without_gaps_has_no_share_rather_than_a_made_up_one():
                    compile_s=0.0, infer_samples_per_s=1.0, infer_latency_ms_p50=1.0, infer_latency_ms_p95=1.0,
                    peak_rss_mb=1.0, data_fingerprint="x")
     assert r.train_outside_share is None and r.loop_bound is None and r.train_step_samples_per_s is None
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="Linux only")
+def test_a_spawned_cells_peak_memory_is_its_own_not_the_size_of_the_process_that_started_it():
+    """A spawned cell forks, sets itself up, then execs: ``ru_maxrss`` kept the pre-exec copy of its
+    parent (a notebook that imported the framework read as the cell's peak); the figure is the cell's own."""
+    import subprocess
+    import sys
+
+    parent = np.ones(400_000_000 // 8)  # 400 MB resident in the process that starts the cell
+    code = "from rnnbench.cell.runner import peak_rss_mb; print(peak_rss_mb())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         preexec_fn=lambda: None)  # a fork before exec, as the spawner's die_with_parent set-up
+    assert parent.sum() > 0
+    assert float(out.stdout) < 300

@@ -58,7 +58,12 @@ def test_the_run_section_says_how_cells_started_and_what_fork_changes(tmp_path):
         store.record({**_row("gru"), "launch": "spawn"})
         store.record(_row("simple_rnn", kernel="cudnn", status="skipped", error="the cuDNN kernel runs only on a GPU"))
     text = (report.build(run) / "REPORT.md").read_text()
-    assert "cell processes: 1 fork, 1 spawn; forked cells' peak_rss_mb is not comparable" in text
+    assert "cell processes: 1 fork, 1 spawn\n" in text  # a forked cell's figures mean what a spawned one's do
+    old = tmp_path / "old"  # forked before the fork server counted its library pages: the row's note says so
+    with RunStore(old) as store:
+        store.record({**_row("lstm"), "launch": "fork", "notes": "peak_rss_mb: forked from a fork server, lower"})
+    text = (report.build(old) / "REPORT.md").read_text()
+    assert "cell processes: 1 fork; these forked cells' peak_rss_mb is not comparable" in text
 
 
 def test_grid_report_tables_and_every_chart(grid_run):

@@ -193,6 +193,25 @@ def train_for_accuracy(cell: Cell, data, split: Split, found: dict[str, Any], no
     return epochs
 
 
+def peak_rss_mb() -> float:
+    """The peak resident set of this process's own address space, in MiB: Linux's ``VmHWM``.
+
+    Not ``ru_maxrss``: a spawned cell's process is forked (to set itself up before ``exec``) and then
+    execs, and ``ru_maxrss`` keeps the peak of that pre-exec copy of the process that started it. A cell
+    started by a large process (a notebook or test session that imported the framework) would read that
+    process's size, not its own: measured, a bare interpreter started by a process holding 300 MB read
+    ``ru_maxrss`` 312 MB and ``VmHWM`` 11 MB. ``ru_maxrss`` (KiB on Linux) only where there is no /proc.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def gpu_memory(cell: Cell, found: dict[str, Any], notes: list[str]) -> None:
     """The framework's own peak allocation on a GPU cell (gpu_device_peak_mb is the device's)."""
     if cell.device == "cpu":
@@ -253,7 +272,7 @@ def run_cell(cell: Cell, threads: int, data: dict[str, Any] | None = None,
     gpu_memory(cell, found, notes)
     return CellResult(
         threads=threads, params=params, **timing,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # KiB on Linux
+        peak_rss_mb=peak_rss_mb(),
         data_fingerprint=data_set.fingerprint, startup_s=clock.startup_s, epochs=tuple(epochs), notes=tuple(notes),
         kernel_effective=probe.effective, **clock.phases(), **found,
     )

@@ -72,7 +72,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("parallel", "--parallel", int, "cells run at once, each on its own cores (and GPU); 1: one at a time",
             metavar="N"),
     Setting("launch", "--launch", str, "how a TensorFlow CPU cell's process starts: spawn (a new interpreter) or fork "
-            "(from a server that imported the framework: ~2.3 s less per cell, peak_rss_mb not comparable); "
+            "(from a server that imported the framework: ~2.3 s less per cell, the same figures); "
             "--processes N > 1 always spawns", metavar="spawn|fork", column="launch"),
     Setting("executor", "--executor", str, "where cells run: local (this machine) or ray (Ray tasks on a cluster; "
             "pip install 'rnnbench[ray]')", metavar="local|ray"),

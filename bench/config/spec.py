@@ -170,8 +170,8 @@ class SweepSpec:
     parallel: int = 1
     #: how a CPU cell's process starts (bench/execute/spawner.py): "spawn", a new interpreter (the default), or "fork",
     #: from a fork server that has imported the framework (bench/execute/fork_server.py): cells start ~2.3 s sooner
-    #: and train identically, but peak_rss_mb reads lower and is not comparable with a spawned cell's
-    #: (docs/scale.md, "Fork server"). Not part of a cell's identity.
+    #: and train identically; the child re-reads the server's library pages, so peak_rss_mb means what a spawned
+    #: cell's does (docs/scale.md, "Fork server"). Not part of a cell's identity.
     launch: str = "spawn"
     #: where cells run: "local" (this machine) or "ray" (one Ray task per cell, on a cluster:
     #: bench/execute/ray_executor.py). Not part of a cell's identity.

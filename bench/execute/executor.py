@@ -227,12 +227,8 @@ class LocalExecutor:
         return outcome
 
     def _note_launch(self, outcome: CellOutcome, spawner: Spawner) -> None:
-        """A forked cell's notes say what that changes; a cell asked to fork but spawned says why."""
-        note = None
-        if outcome.row.get("launch") == "fork" and outcome.status == "ok":
-            note = ("peak_rss_mb: forked from a fork server, the framework's library pages count only where this "
-                    "cell touched them (lower than a spawned cell's; docs/scale.md)")
-        elif self.launch == "fork" and outcome.row.get("launch") == "spawn":
+        """A cell asked to fork but spawned says why. (A forked cell's figures mean what a spawned one's do,
+        its peak memory included: bench/execute/resident_pages.py; its ``launch`` column says how it started.)"""
+        if self.launch == "fork" and outcome.row.get("launch") == "spawn":
             note = f"launch: spawned ({spawner.launch_note(outcome.cell) or 'no fork server'})"
-        if note:
             outcome.row["notes"] = "; ".join(filter(None, [outcome.row.get("notes"), note]))

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.cell.quiet import flush_c_stdio
+from rnnbench.execute.resident_pages import resident_file_pages, touch
 
 #: What a cell process imports before it runs anything: the framework (through Keras and the backend's
 #: set-up module) and the harness's modules a cell uses.
@@ -106,8 +107,10 @@ def die_with_parent() -> None:
         pass  # not Linux: orphans are possible, timings of a resumed sweep may suffer
 
 
-def _child(request: dict[str, Any], channel: int, server_pid: int) -> None:
-    """In the forked child: become the cell process the request describes, run it, and exit."""
+def _child(request: dict[str, Any], channel: int, server_pid: int, pages: list) -> None:
+    """In the forked child: become the cell process the request describes, run it, and exit.
+    ``pages``: the server's resident file pages, read again here so that they count in this child's
+    peak resident set as they do in a spawned cell's (bench/execute/resident_pages.py)."""
     code = 1
     try:
         os.close(channel)  # the server's answers are not the child's to write
@@ -130,6 +133,7 @@ def _child(request: dict[str, Any], channel: int, server_pid: int) -> None:
         import rnnbench.cell.runner as runner
 
         runner.reset_start_clock()  # the child's interpreter start-up is the fork itself
+        touch(pages)  # after the clock: part of this cell's start-up, on its own cores
         code = runner.main(request["argv"])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
@@ -163,6 +167,7 @@ def serve() -> int:
     if why := _unsafe_to_fork():
         answer(why)
         return 0
+    pages = resident_file_pages()
     answer("ready")
     for line in sys.stdin:
         request = json.loads(line)
@@ -174,7 +179,7 @@ def serve() -> int:
         server_pid = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _child(request, channel, server_pid)
+            _child(request, channel, server_pid, pages)
         answer(json.dumps({"pid": pid}))
         _, status = os.waitpid(pid, 0)
         answer(json.dumps({"exit": os.waitstatus_to_exitcode(status)}))

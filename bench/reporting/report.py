@@ -66,7 +66,8 @@ def _environment(meta: RunMeta, cells: pd.DataFrame) -> str:
     calib = "; ".join(f"{c.get('backend')}/{c.get('device')}: {c['matmul_gflops']:.0f} GFLOP/s"
                       for c in meta.calibration if c.get("matmul_gflops")) or "not measured"
     counts = cells.status.value_counts()
-    # How the cells' processes started: a forked cell's start-up and peak_rss_mb are not a spawned one's.
+    # How the cells' processes started. Forked rows recorded before the fork server re-read its library pages
+    # (their notes say so) have a peak_rss_mb that is not a spawned one's.
     ran = cells.status != "skipped"
     launches = cells[ran].launch.fillna("spawn").value_counts() if "launch" in cells else pd.Series({"spawn": int(ran.sum())})
     launch = ", ".join(f"{n} {how}" for how, n in launches.items() if n) or "none ran"
@@ -79,8 +80,9 @@ def _environment(meta: RunMeta, cells: pd.DataFrame) -> str:
         f"GPUs: {gpus}; cuDNN: {env.get('cudnn', '?')}; host {env.get('host', '?')}",
         f"- calibration matmul: {calib}; started {meta.first_started_at or env.get('started_at', '?')}; "
         f"commit {env.get('git_commit') or '?'}",
-        f"- cell processes: {launch}" + ("; forked cells' peak_rss_mb is not comparable with a spawned cell's "
-                                         "(docs/scale.md, Fork server)" if "fork" in launches else ""),
+        f"- cell processes: {launch}" + ("; these forked cells' peak_rss_mb is not comparable with a spawned cell's "
+                                         "(recorded before the fork server counted its library pages; docs/scale.md)"
+                                         if cells.notes.fillna("").str.contains("peak_rss_mb: forked").any() else ""),
     ]
     # Every value above comes from the run's files: escaped, so none can carry markup into the page.
     return "\n".join(md_text(line) for line in lines)
