@@ -351,3 +351,14 @@ def test_a_second_gate_on_the_same_out_is_refused(tmp_path, monkeypatch, capsys)
     with FileLock(tmp_path / "gate" / COMMAND_LOCK):
         assert _gate(baseline, tmp_path) == 2
     assert "in use by another rnnbench gate" in capsys.readouterr().err
+
+
+def test_each_version_is_told_to_spawn_where_its_run_has_the_flag(tmp_path):
+    """Versions from before --launch always spawned, later ones fork by default: an A/B spawns both."""
+    from rnnbench.verdict.ab import launch_args
+    from rnnbench.verdict.code_versions import CodeVersion, this_version
+
+    assert launch_args(this_version()) == ("--launch", "spawn")
+    (tmp_path / "old_cli.py").write_text("def main():\n    print('usage: rnnbench run [--out DIR] [--threads N]')\n    return 0\n")
+    old = CodeVersion(label="base", ref="old", commit=None, site=tmp_path, entry="old_cli:main")
+    assert launch_args(old) == ()

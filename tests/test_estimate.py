@@ -59,6 +59,17 @@ def test_throughput_scales_with_maxlen_and_batch_and_an_unknown_model_takes_the_
         estimate.DEFAULTS["startup_s"] + estimate.DEFAULTS["compile_s"] + estimate.DEFAULTS["speed_factor"] * 2.0)
 
 
+def test_a_forked_cell_costs_the_start_up_of_forked_cells():
+    """Forked and spawned cells start in 0.15 s and 3.4 s here: each is estimated from cells started its way."""
+    model = estimate.CostModel([_row(), _row(launch="fork", startup_s=0.2, maxlen=101)])
+    assert model.estimate(_cell(), launch="fork").seconds == pytest.approx(0.2 + 1.0 + 5.0)
+    assert model.estimate(_cell(), launch="spawn").seconds == pytest.approx(3.0 + 1.0 + 5.0)
+    # a cell with several speed processes is spawned whatever --launch says
+    assert model.estimate(_cell(), processes=2, launch="fork").seconds == pytest.approx(2 * 9.0)
+    no_forked_rows = estimate.CostModel([_row()])
+    assert no_forked_rows.estimate(_cell(), launch="fork").seconds == pytest.approx(estimate.DEFAULTS["startup_fork_s"] + 6.0)
+
+
 def test_describe_seconds():
     assert [estimate.describe_seconds(s) for s in (4.4, 59.6, 725, 7380)] == ["4 s", "1 min 0 s", "12 min 5 s", "2 h 3 min"]
 
@@ -95,7 +106,7 @@ def stored(tmp_path, monkeypatch):
 def test_dry_run_counts_what_will_run_be_skipped_or_is_done_and_estimates_the_wall_time(stored, capsys):
     argv = ["run", "--models", "lstm", "--kernels", "generic,cudnn", "--maxlen", "100,200", "--batch-size", "128",
             "--epochs", "0", "--speed-target", "2", "--devices", "cpu", "--jit-compile", "false", "--seeds", "0",
-            "--out", str(stored), "--dry-run"]
+            "--out", str(stored), "--dry-run", "--launch", "spawn"]  # as the stored cells started (rows without launch)
     before = {p.name: p.read_bytes() for p in stored.iterdir() if p.is_file()}
     assert main(argv) == 0
     out = capsys.readouterr().out

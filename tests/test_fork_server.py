@@ -151,12 +151,12 @@ def test_beyond_the_server_cap_an_environment_s_cells_spawn_and_say_why(tmp_path
 
 
 def test_a_sweep_records_how_each_cell_started(tmp_path):
-    run_sweep(SweepSpec(models=("lstm", "gru"), launch="fork", **{**TINY, "epochs": 0}), tmp_path / "fork", quiet=True)
+    assert SweepSpec().launch == "fork"  # the default, since forked cells measure what spawned ones do
+    run_sweep(SweepSpec(models=("lstm", "gru"), **{**TINY, "epochs": 0}), tmp_path / "fork", quiet=True)
     forked = pd.read_csv(tmp_path / "fork" / "cells.csv")
     assert set(forked.launch) == {"fork"}
-    assert not forked.notes.fillna("").str.contains("peak_rss_mb").any()  # the same figure as a spawned cell's
-    assert SweepSpec().launch == "spawn"  # the default: figures as they always were
-    run_sweep(SweepSpec(models=("gru",), **{**TINY, "epochs": 0}), tmp_path / "spawn", quiet=True)
+    assert not forked.notes.fillna("").str.contains("peak_rss_mb|launch").any()  # the same figures as a spawned cell's
+    run_sweep(SweepSpec(models=("gru",), launch="spawn", **{**TINY, "epochs": 0}), tmp_path / "spawn", quiet=True)
     spawned = pd.read_csv(tmp_path / "spawn" / "cells.csv")
     assert set(spawned.launch) == {"spawn"} and not spawned.notes.fillna("").str.contains("fork").any()
     # Several speed processes sample fresh processes: they are spawned even when fork is asked for.

@@ -5,7 +5,8 @@ inference timing) plus its timed speed steps plus, when it trains, its epochs an
 prediction. The model takes each part from **reference rows**, ok cells stored in run directories (the
 sweep's own ``--out`` first, then the committed reference runs under ``results/``):
 
-* fixed cost: the median ``startup_s`` of reference cells on the same backend and ``compile_s`` with the
+* fixed cost: the median ``startup_s`` of reference cells on the same backend started the same way
+  (forked or spawned: bench/execute/fork_server.py, ``forks``) and ``compile_s`` with the
   same XLA setting, and the speed phase at the reference cells' wall per second of ``speed_target_s``
   (warm-up, timed training, inference timing), once per speed process;
 * training: an epoch sees 80% of the training samples at the most similar reference cell's
@@ -33,8 +34,9 @@ from rnnbench.config.spec import Cell
 #: Figures a cell falls back on where no stored cell informs it, from the ``default`` preset's run on the
 #: 2-core CPU VM at 083192c, 2026-12-06: median start-up and first-step trace (without and with XLA) of
 #: its 33 cells, the speed phase's wall per second of ``speed_target_s`` (its 24 speed-only cells), and
-#: LSTM(32)'s training and inference throughput at maxlen 100, batch 128 (the mean of its two seeds).
-DEFAULTS = {"startup_s": 3.4, "compile_s": 1.2, "compile_xla_s": 3.4, "speed_factor": 2.3,
+#: LSTM(32)'s training and inference throughput at maxlen 100, batch 128 (the mean of its two seeds). A forked
+#: cell's start-up: the median of the same preset run with --launch fork (docs/scale.md, the phase table).
+DEFAULTS = {"startup_s": 3.4, "startup_fork_s": 0.15, "compile_s": 1.2, "compile_xla_s": 3.4, "speed_factor": 2.3,
             "train_samples_per_s": 4800.0, "infer_samples_per_s": 18700.0, "maxlen": 100, "batch_size": 128}
 #: Training throughput grows as batch ** BATCH_EXPONENT: the median over the same run's 12 pairs of speed
 #: cells at batch 64 and 256 (0.45; 0.38 in the previous code's run beside it).
@@ -86,7 +88,8 @@ class CostModel:
 
     def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
         self.rows = list(rows)
-        self._startup = _medians(self.rows, lambda r: (r.get("backend"),), "startup_s")
+        # Rows from before the launch column were spawned.
+        self._startup = _medians(self.rows, lambda r: (r.get("backend"), r.get("launch") or "spawn"), "startup_s")
         self._compile = _medians(self.rows, lambda r: (r.get("backend"), bool(r.get("jit_compile"))), "compile_s")
         # A speed phase's wall per second of speed target: warm-up, timed training, inference timing, FLOP count.
         factors = [(float(r["wall_s"]) - float(r["startup_s"]) - float(r["compile_s"])) / float(r["speed_target_s"])
@@ -103,8 +106,11 @@ class CostModel:
         return min(candidates, key=lambda r: abs(math.log(int(r["batch_size"]) / cell.batch_size))
                    + abs(math.log(int(r["maxlen"]) / cell.maxlen)))
 
-    def estimate(self, cell: Cell, processes: int = 1) -> CellEstimate:
-        """Seconds ``cell`` will take as spawned processes (``processes`` of them time its speed)."""
+    def estimate(self, cell: Cell, processes: int = 1, launch: str = "spawn") -> CellEstimate:
+        """Seconds ``cell`` will take (``processes`` of them time its speed), started as ``launch`` asks."""
+        from rnnbench.execute.fork_server import forks
+
+        how = "fork" if forks(cell, launch, processes) else "spawn"
         similar = self._similar(cell)
         if similar is None:
             train, infer, maxlen, batch, basis = (DEFAULTS["train_samples_per_s"], DEFAULTS["infer_samples_per_s"],
@@ -117,7 +123,7 @@ class CostModel:
         # with the batch (BATCH_EXPONENT, fitted to the default preset's speed grid).
         train *= (maxlen / cell.maxlen) * (cell.batch_size / batch) ** BATCH_EXPONENT
         infer *= maxlen / cell.maxlen
-        startup = self._startup.get((cell.backend,), DEFAULTS["startup_s"])
+        startup = self._startup.get((cell.backend, how), DEFAULTS["startup_fork_s" if how == "fork" else "startup_s"])
         compile_s = self._compile.get((cell.backend, cell.jit_compile),
                                       DEFAULTS["compile_xla_s" if cell.jit_compile else "compile_s"])
         seconds = processes * (startup + compile_s + self.speed_factor * cell.speed_target_s)

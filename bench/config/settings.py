@@ -71,9 +71,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_cells", "--max-cells", int, "refuse a sweep of more than N cells", metavar="N"),
     Setting("parallel", "--parallel", int, "cells run at once, each on its own cores (and GPU); 1: one at a time",
             metavar="N"),
-    Setting("launch", "--launch", str, "how a TensorFlow CPU cell's process starts: spawn (a new interpreter) or fork "
-            "(from a server that imported the framework: ~2.3 s less per cell, the same figures); "
-            "--processes N > 1 always spawns", metavar="spawn|fork", column="launch"),
+    Setting("launch", "--launch", str, "how a TensorFlow CPU cell's process starts: fork (the default; from a server "
+            "that imported the framework: ~2.3 s less per cell, the same figures) or spawn (a new interpreter); "
+            "--processes N > 1 always spawns", metavar="fork|spawn", column="launch"),
     Setting("executor", "--executor", str, "where cells run: local (this machine) or ray (Ray tasks on a cluster; "
             "pip install 'rnnbench[ray]')", metavar="local|ray"),
     Setting("ray_address", "--ray-address", str, "with --executor ray: the cluster to use, e.g. auto or HOST:6379",

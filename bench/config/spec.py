@@ -168,11 +168,12 @@ class SweepSpec:
     #: cells run at once on this machine, each in a slot of its own cores (and, on a GPU cell, its own GPU).
     #: 1 (the default) gives a cell the whole machine, the cleanest timings; README "Scale" says what N costs.
     parallel: int = 1
-    #: how a CPU cell's process starts (bench/execute/spawner.py): "spawn", a new interpreter (the default), or "fork",
-    #: from a fork server that has imported the framework (bench/execute/fork_server.py): cells start ~2.3 s sooner
-    #: and train identically; the child re-reads the server's library pages, so peak_rss_mb means what a spawned
-    #: cell's does (docs/scale.md, "Fork server"). Not part of a cell's identity.
-    launch: str = "spawn"
+    #: how a CPU cell's process starts (bench/execute/spawner.py): "fork" (the default), from a fork server that has
+    #: imported the framework (bench/execute/fork_server.py), or "spawn", a new interpreter. Forked cells start ~2.3 s
+    #: sooner and measure the same: same training, the same peak_rss_mb (the child re-reads the server's library
+    #: pages), throughput side by side in docs/scale.md, "Fork server". Only TensorFlow CPU cells with one speed
+    #: process fork; the rest are spawned. Not part of a cell's identity.
+    launch: str = "fork"
     #: where cells run: "local" (this machine) or "ray" (one Ray task per cell, on a cluster:
     #: bench/execute/ray_executor.py). Not part of a cell's identity.
     executor: str = "local"

@@ -229,6 +229,6 @@ class LocalExecutor:
     def _note_launch(self, outcome: CellOutcome, spawner: Spawner) -> None:
         """A cell asked to fork but spawned says why. (A forked cell's figures mean what a spawned one's do,
         its peak memory included: bench/execute/resident_pages.py; its ``launch`` column says how it started.)"""
-        if self.launch == "fork" and outcome.row.get("launch") == "spawn":
-            note = f"launch: spawned ({spawner.launch_note(outcome.cell) or 'no fork server'})"
-            outcome.row["notes"] = "; ".join(filter(None, [outcome.row.get("notes"), note]))
+        why = spawner.launch_note(outcome.cell)
+        if self.launch == "fork" and outcome.row.get("launch") == "spawn" and why:
+            outcome.row["notes"] = "; ".join(filter(None, [outcome.row.get("notes"), f"launch: spawned ({why})"]))

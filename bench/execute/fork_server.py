@@ -59,6 +59,15 @@ START_TIMEOUT_S = 300.0
 #: the others are spawned. JAX's import starts threads of its own and was not checked; torch is not
 #: installed on the machine the check ran on.
 FORK_BACKENDS = ("tensorflow",)
+
+
+def forks(cell, launch: str, processes: int = 1) -> bool:
+    """Whether ``cell`` starts from a fork server under ``launch`` with ``processes`` speed processes: a CPU
+    cell of a checked backend, with one speed process (several exist to sample fresh processes). A fork
+    server's import never touches a GPU, but no GPU run has checked that here, so GPU cells spawn."""
+    return launch == "fork" and processes == 1 and cell.device == "cpu" and cell.backend in FORK_BACKENDS
+
+
 #: how long the server waits for every other native thread to be asleep before it refuses
 SETTLE_S = 2.0
 

@@ -31,13 +31,13 @@ from rnnbench.config.spec import LAUNCHES, Cell, resolve_threads
 from rnnbench.errors import BadInput
 from rnnbench.execute.devices import gpu_index
 from rnnbench.execute.fork_server import (
-    FORK_BACKENDS,
     START_TIMEOUT_S,
     ForkRefused,
     ForkServer,
     ForkServerError,
     describe_exit,
     die_with_parent,
+    forks,
 )
 from rnnbench.execute.processes import CellProcesses
 from rnnbench.storage import ownership
@@ -222,9 +222,7 @@ class Spawner:
         parallel slot gave this GPU cell (default: the one its device names)."""
         env = {**child_env(cell, self.threads), **({} if gpu is None else {"CUDA_VISIBLE_DEVICES": str(gpu)})}
         key = tuple(sorted(env.items()))
-        # CPU cells of a checked backend only: a fork server's import never touches a GPU, but no GPU run has
-        # checked that here.
-        forkable = self.launch == "fork" and cell.device == "cpu" and cell.backend in FORK_BACKENDS
+        forkable = forks(cell, self.launch)  # the executor spawns every cell with several speed processes
         spawned_at = time.time()  # before a fork server's start: the first cell it serves pays for that
         server = self._fork_server(env, key) if forkable else None
         if server is None:
@@ -242,7 +240,9 @@ class Spawner:
             if server is not None:
                 forked, why = self._run_forked(server, [str(job), str(result)], env, key, log_path, append)
             elif self.launch == "fork":
-                why = self._refused.get(key) if forkable else f"only {', '.join(FORK_BACKENDS)} CPU cells fork"
+                # A cell of a kind that never forks (GPU, another backend) is spawned as documented, without a
+                # note on every such row; a server that refused says why.
+                why = self._refused.get(key) if forkable else None
             self._launched[cell.cell_id] = ("fork", None) if forked is not None else ("spawn", why)
             if forked is not None:
                 code, stop_reason = forked

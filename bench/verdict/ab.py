@@ -16,6 +16,7 @@ release keeps stable, never internal APIs.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import time
@@ -136,6 +137,22 @@ def run_version_accuracy(version: CodeVersion, cell: Cell, spec: SweepSpec, out:
     return float(row["test_acc"]) if row.get("test_acc") is not None else "no test accuracy (no epochs?)"
 
 
+@functools.cache
+def launch_args(version: CodeVersion) -> tuple[str, ...]:
+    """``--launch spawn`` where ``version``'s ``rnnbench run`` has the flag, else nothing.
+
+    Versions from before the flag always spawned; later ones fork by default. Spawning both keeps an
+    A/B a comparison of code, not of two ways to start a cell (and a one-cell run gains nothing from a
+    fork server, which imports the framework itself). Asked once per version, from its own help text.
+    """
+    try:
+        help_text = subprocess.run(version.command(["run", "--help"]), env=version.env(), capture_output=True,
+                                   text=True, timeout=INSTALL_TIMEOUT_S, stdin=subprocess.DEVNULL).stdout
+    except subprocess.TimeoutExpired:
+        return ()
+    return ("--launch", "spawn") if "--launch" in help_text else ()
+
+
 def _run_version(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Path, train: bool) -> str | None:
     """Run ``cell`` through ``version``'s ``rnnbench run`` into ``out``; None when it exited 0, else why not."""
     threads = spec.cell_threads
@@ -147,7 +164,8 @@ def _run_version(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Path, t
     with open(out.parent / f"{out.name}.log", "wb") as log:
         try:
             proc = subprocess.run(
-                version.command(cell_args(cell, spec, out, threads, train)), env=version.env(), cwd=out.parent,
+                version.command([*cell_args(cell, spec, out, threads, train), *launch_args(version)]), env=version.env(),
+                cwd=out.parent,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=spec.timeout_s + INSTALL_TIMEOUT_S,
                 # The cores go to the process, not as a flag: every cell process inherits them, and an
                 # older version without --cpus is confined all the same.
