@@ -42,7 +42,7 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
     "default": (
         "Speed and accuracy side by side, every axis touched: a speed grid of 3 models x kernel x device x maxlen x batch x XLA, "
         "and the tutorial's 4 models trained 8 epochs at maxlen 100 over 2 seeds beside the accuracy ceiling, LSTM again with XLA "
-        "(~9 min on 2 cores)",
+        "(~11 min on 2 cores)",
         # Two parts in one run directory. Speed: every axis of the card, speed only (epochs 0), one seed (a
         # cell's speed is already pooled over timed repeats). Accuracy: the full synthetic set at maxlen 100,
         # where the ceiling is 0.891 and LSTM and GRU leave the 0.5 plateau between epochs 4 and 6
