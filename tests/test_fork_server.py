@@ -230,8 +230,8 @@ def test_a_forked_child_reads_the_parents_resident_file_pages_into_its_own_resid
 
     pages = resident_file_pages()
     parent_kb = _rss_file_kb()
-    noted_kb = sum(offsets.size for _, offsets in pages) * os.sysconf("SC_PAGE_SIZE") // 1024
-    assert noted_kb > 0.8 * parent_kb  # what the parent holds of its readable file mappings
+    noted_kb = sum(size for _, size in pages) // 1024
+    assert noted_kb > 0.8 * parent_kb  # what the parent holds of its libraries' mappings
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: report its file pages after touching the parent's, then leave at once
@@ -244,5 +244,13 @@ def test_a_forked_child_reads_the_parents_resident_file_pages_into_its_own_resid
     os.waitpid(pid, 0)
     touched, child_kb = map(int, os.read(read, 100).split())
     os.close(read)
-    assert touched == sum(offsets.size for _, offsets in pages)
+    assert touched == sum(size for _, size in pages)  # every run read, none refused
     assert child_kb >= 0.95 * parent_kb  # the child's file pages now stand where the parent's do
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/pagemap"), reason="Linux only")
+def test_pages_that_cannot_be_read_are_skipped_not_a_signal():
+    """A run noted by the server may be gone or shrunk in the child: it is skipped, the cell goes on."""
+    from rnnbench.execute.resident_pages import touch
+
+    assert touch([(4096, 4096)]) == 0  # the first pages of the address space are never mapped

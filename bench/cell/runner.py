@@ -200,7 +200,7 @@ def peak_rss_mb() -> float:
     execs, and ``ru_maxrss`` keeps the peak of that pre-exec copy of the process that started it. A cell
     started by a large process (a notebook or test session that imported the framework) would read that
     process's size, not its own: measured, a bare interpreter started by a process holding 300 MB read
-    ``ru_maxrss`` 312 MB and ``VmHWM`` 11 MB. ``ru_maxrss`` (KiB on Linux) only where there is no /proc.
+    ``ru_maxrss`` 312 MB and ``VmHWM`` 11 MB. ``ru_maxrss`` only where there is no /proc.
     """
     try:
         with open("/proc/self/status") as status:
@@ -209,7 +209,8 @@ def peak_rss_mb() -> float:
                     return int(line.split()[1]) / 1024
     except OSError:
         pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024**2 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
 
 
 def gpu_memory(cell: Cell, found: dict[str, Any], notes: list[str]) -> None:

@@ -83,7 +83,7 @@ def dry_run(spec, out: Path, force: bool, retry_failed: bool, show_skipped: bool
             if show_skipped:
                 print(cell.cell_id, cell.label, f"  skipped: {reason}")
         else:
-            estimates.append(model.estimate(cell, spec.processes, spec.launch))
+            estimates.append(model.estimate(cell, spec.processes, spec.launch if spec.executor == "local" else "spawn"))
             print(cell.cell_id, cell.label, f"  ~{describe_seconds(estimates[-1].seconds)}")
     done = len(cells) - len(todo)
     print(f"\nplan: {len(cells)} cells: {len(estimates)} to run, {len(skipped)} skipped here, {done} already done in {out}")

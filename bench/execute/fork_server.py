@@ -63,9 +63,11 @@ FORK_BACKENDS = ("tensorflow",)
 
 def forks(cell, launch: str, processes: int = 1) -> bool:
     """Whether ``cell`` starts from a fork server under ``launch`` with ``processes`` speed processes: a CPU
-    cell of a checked backend, with one speed process (several exist to sample fresh processes). A fork
-    server's import never touches a GPU, but no GPU run has checked that here, so GPU cells spawn."""
-    return launch == "fork" and processes == 1 and cell.device == "cpu" and cell.backend in FORK_BACKENDS
+    cell of a checked backend, with one speed process (several exist to sample fresh processes), on Linux.
+    A fork server's import never touches a GPU, but no GPU run has checked that here, so GPU cells spawn.
+    (Ray tasks always spawn: bench/execute/ray_executor.py.)"""
+    return (launch == "fork" and processes == 1 and cell.device == "cpu" and cell.backend in FORK_BACKENDS
+            and sys.platform == "linux")  # the server reads /proc to fork safely and to count memory alike
 
 
 #: how long the server waits for every other native thread to be asleep before it refuses
@@ -177,6 +179,10 @@ def serve() -> int:
         answer(why)
         return 0
     pages = resident_file_pages()
+    if not pages:  # its children's peak_rss_mb would miss the framework's library pages: spawn them instead
+        answer("refused: the server's resident file pages could not be noted (/proc/self/pagemap), so a forked "
+               "cell's peak_rss_mb would not be a spawned one's")
+        return 0
     answer("ready")
     for line in sys.stdin:
         request = json.loads(line)

@@ -233,7 +233,7 @@ def run_sweep(
             meta = begin_run_meta(spec, preset, cells, data_record, previous, env, kept_rows, out_dir)
             store.write_run_json(meta)
             # The ETA's cost model reads stored runs: only where someone is watching.
-            estimate = None if quiet else partial(estimate_cell, for_sweep(out_dir), spec.processes, spec.launch)
+            estimate = None if quiet else partial(estimate_cell, for_sweep(out_dir), spec.processes, spec.launch if spec.executor == "local" else "spawn")
             with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout,
                           # on Ray, several cells run at once: each start is said
                           parallel=spec.parallel if spec.executor == "local" else 2, show_skipped=show_skipped,

@@ -16,7 +16,6 @@ release keeps stable, never internal APIs.
 
 from __future__ import annotations
 
-import functools
 import os
 import subprocess
 import time
@@ -137,20 +136,27 @@ def run_version_accuracy(version: CodeVersion, cell: Cell, spec: SweepSpec, out:
     return float(row["test_acc"]) if row.get("test_acc") is not None else "no test accuracy (no epochs?)"
 
 
-@functools.cache
+_LAUNCH_ARGS: dict[CodeVersion, tuple[str, ...]] = {}
+
+
 def launch_args(version: CodeVersion) -> tuple[str, ...]:
     """``--launch spawn`` where ``version``'s ``rnnbench run`` has the flag, else nothing.
 
     Versions from before the flag always spawned; later ones fork by default. Spawning both keeps an
     A/B a comparison of code, not of two ways to start a cell (and a one-cell run gains nothing from a
-    fork server, which imports the framework itself). Asked once per version, from its own help text.
+    fork server, which imports the framework itself). Asked once per version, from its own help text; a
+    version whose help cannot be read is asked again next time (its run then says what is wrong).
     """
-    try:
-        help_text = subprocess.run(version.command(["run", "--help"]), env=version.env(), capture_output=True,
-                                   text=True, timeout=INSTALL_TIMEOUT_S, stdin=subprocess.DEVNULL).stdout
-    except subprocess.TimeoutExpired:
-        return ()
-    return ("--launch", "spawn") if "--launch" in help_text else ()
+    if version not in _LAUNCH_ARGS:
+        try:
+            proc = subprocess.run(version.command(["run", "--help"]), env=version.env(), capture_output=True,
+                                  text=True, timeout=INSTALL_TIMEOUT_S, stdin=subprocess.DEVNULL)
+        except (subprocess.TimeoutExpired, OSError):
+            return ()
+        if proc.returncode != 0:
+            return ()
+        _LAUNCH_ARGS[version] = ("--launch", "spawn") if "--launch" in proc.stdout else ()
+    return _LAUNCH_ARGS[version]
 
 
 def _run_version(version: CodeVersion, cell: Cell, spec: SweepSpec, out: Path, train: bool) -> str | None:
