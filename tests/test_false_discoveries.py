@@ -110,16 +110,16 @@ def _processes(run_dir, processes: int):
 def test_a_change_between_separate_runs_says_what_its_test_cannot_see(tmp_path):
     base, new = _run(tmp_path / "base", {}, 0), _run(tmp_path / "new", {"cell03": 0.5}, 1)
     result = compare_runs(base, new)
-    add_drift_caveat(result, base, new)
+    add_drift_caveat(result)
     assert any("1 speed change(s) rest on a test of raw steps" in n and "rnnbench ab" in n for n in result.notes)
     # Several processes a side pool their steps into the same test: the caveat stands.
     base3, new3 = _processes(tmp_path / "base", 3), _processes(tmp_path / "new", 3)
     result = compare_runs(base3, new3)
-    add_drift_caveat(result, base3, new3)
+    add_drift_caveat(result)
     assert result.regressions and any("rest on a test of raw steps" in n for n in result.notes)
     same = _run(tmp_path / "same", {}, 2)  # no change at all: nothing to caveat
     result = compare_runs(base, same)
-    add_drift_caveat(result, base, same)
+    add_drift_caveat(result)
     assert not result.regressions and not any("raw steps" in n for n in result.notes)
 
 

@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     base, new = load_run(args.baseline), load_run(args.new)
     result = compare_runs(base, new, args.max_slowdown, args.max_accuracy_drop, args.alpha)
-    add_drift_caveat(result, base, new)
+    add_drift_caveat(result)
     print(result.to_json() if args.format == "json" else result.to_markdown())
     write_summary(result.to_markdown(), args.summary)
     return EXIT_REGRESSION if result.regressions else EXIT_OK

@@ -19,6 +19,7 @@ child a few tens of milliseconds of its start-up. Linux only: elsewhere nothing 
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 import stat
 import sys
@@ -89,7 +90,7 @@ def touch(runs: list[tuple[int, int]]) -> int:
             if libc.madvise(start, size, MADV_POPULATE_READ) == 0:
                 done += size
                 continue
-            if ctypes.get_errno() != 22:  # EINVAL: a kernel before 5.14; anything else: this run cannot be read
+            if ctypes.get_errno() != errno.EINVAL:  # a kernel before 5.14; anything else: this run cannot be read
                 continue
             if mem is None:
                 mem = os.open("/proc/self/mem", os.O_RDONLY)

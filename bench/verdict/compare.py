@@ -178,7 +178,7 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = MAX_SLOWDOWN, max_ac
     return result
 
 
-def add_drift_caveat(result: Comparison, base: Run, new: Run) -> None:
+def add_drift_caveat(result: Comparison) -> None:
     """Say so when a speed change between two separate runs rests on the test of raw steps.
 
     The test pools each run's raw steps (of all its speed processes), which show the noise inside the
@@ -187,8 +187,7 @@ def add_drift_caveat(result: Comparison, base: Run, new: Run) -> None:
     discoveries"). A test between processes would see that drift, but with 3 processes at this VM's 3-11%
     spread between them it misses half of all 30% slowdowns at alpha 0.01 (same section), so the verdict
     keeps the raw-step test and the reader is told what it cannot see and what can: timing both versions
-    together (``rnnbench ab``). ``base`` and ``new`` are the runs compared (the caveat names none of
-    their figures; they stay in the signature for a caller that has them).
+    together (``rnnbench ab``).
     """
     tested = [f for f in result.findings if f.check == "speed" and f.verdict in (REGRESSION, IMPROVEMENT)
               and f.p_value is not None]
