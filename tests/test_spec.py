@@ -25,16 +25,17 @@ def test_presets_are_valid_and_cover_the_registry():
     assert {(c.maxlen, c.batch_size, c.epochs) for c in seed} == {(500, 128, 10)}
 
 
-def test_default_touches_every_axis_and_trains_the_tutorial_s_models_over_two_seeds():
+def test_default_is_a_first_look_at_speed_and_the_tutorial_s_accuracy():
     cells = presets.get_preset("default").expand()
-    for column in ("kernel", "maxlen", "batch_size", "jit_compile", "seed", "device"):
-        assert len({getattr(c, column) for c in cells}) >= 2, column
+    # the speed grid varies kernel, device, batch and XLA (maxlen and seeds are one flag away)
+    for column in ("kernel", "batch_size", "jit_compile", "device"):
+        assert len({getattr(c, column) for c in cells if c.epochs == 0}) >= 2, column
     trained = [c for c in cells if c.epochs > 0]
-    # the accuracy part: every tutorial model, two seeds, the full data set (so the ceiling is recorded)
-    assert sorted({c.model for c in trained}) == sorted(presets.TUTORIAL_MODELS)
-    assert {c.seed for c in trained} == {0, 1} and {(c.train_samples, c.test_samples) for c in trained} == {(None, None)}
+    # the accuracy part: every tutorial model once (seed 0), on the full data set (so the ceiling is recorded)
+    assert sorted({c.model for c in trained if not c.jit_compile}) == sorted(presets.TUTORIAL_MODELS)
+    assert {c.seed for c in trained} == {0} and {(c.train_samples, c.test_samples) for c in trained} == {(None, None)}
     # the fast-path check: LSTM's seed 0 trained with XLA off and on, everything else equal
-    xla = [c for c in trained if c.model == "lstm" and c.seed == 0]
+    xla = [c for c in trained if c.model == "lstm"]
     assert sorted(c.jit_compile for c in xla) == [False, True]
     assert len({(c.kernel, c.device, c.maxlen, c.batch_size, c.epochs) for c in xla}) == 1
 
