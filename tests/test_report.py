@@ -88,6 +88,9 @@ def test_grid_report_tables_and_every_chart(grid_run):
     assert "_Left out: no cuDNN cell ran (they need a GPU)._" in text
     failed = text.split("## Skipped and failed cells")[1]
     assert "killed by SIGSEGV" in failed and failed.count("| skipped") == 2
+    # each reason once, in full, above the table (its error column cuts at 140 characters)
+    assert "- skipped 2 cells (gru, lstm): the cuDNN kernel runs only on a GPU\n" in failed
+    assert failed.index("- skipped 2 cells") < failed.index("| status")
     html = (out / "index.html").read_text()
     assert html.count("<img") == 7 and "data:image/png;base64," in html and "<table>" in html
 

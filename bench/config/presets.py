@@ -40,19 +40,19 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
         ),
     ),
     "default": (
-        "A first look at speed and accuracy: a speed grid of 3 models x kernel x device x batch x XLA at maxlen 100, "
-        "and the tutorial's 4 models trained 8 epochs at maxlen 100 (seed 0) beside the accuracy ceiling, LSTM again "
-        "with XLA (~6 min on 2 cores)",
-        # Two parts in one run directory. Speed: kernel, device, batch and XLA at maxlen 100, speed only
-        # (epochs 0), one seed (a cell's speed is already pooled over timed repeats). Accuracy: the full
-        # synthetic set at maxlen 100, where the ceiling is 0.891 and LSTM and GRU leave the 0.5 plateau
-        # between epochs 4 and 6 (measured: val 0.85 for both after 8 epochs; SimpleRNN overfits, 4x
-        # SimpleRNN stays at chance, the tutorial's own finding; fewer samples or a smaller batch made
-        # SimpleRNN overfit at chance and cost more per epoch, docs/scale.md).
-        # Sized for a first run of about 6 minutes here: a second seed (228 s of the previous 666 s default)
-        # gave a 95% interval of t(0.975, 1) = 12.7 standard errors, no evidence between architectures, so
-        # the seed spread is the accuracy preset's (five seeds); the sequence-length axis (maxlen 200, 75 s)
-        # is one flag away (--maxlen 100,200) and in the full preset.
+        "A first look at speed and accuracy: SimpleRNN, LSTM and GRU in a speed grid of kernel x device x batch x XLA at "
+        "maxlen 100, and trained 8 epochs at maxlen 100 (seed 0) beside the accuracy ceiling, LSTM again with XLA "
+        "(~5-6 min on 2 cores)",
+        # Two parts in one run directory, on the same three cell types. Speed: kernel, device, batch and XLA at
+        # maxlen 100, speed only (epochs 0), one seed (a cell's speed is already pooled over timed repeats).
+        # Accuracy: the full synthetic set at maxlen 100, where the ceiling is 0.891 and LSTM and GRU leave the
+        # 0.5 plateau between epochs 4 and 6 (measured: val 0.85 for both after 8 epochs; SimpleRNN overfits).
+        # Sized for a first run of about 5-6 minutes here (docs/scale.md, "The default preset's size"): a
+        # second seed cost 228 s of the previous 666 s default and gave a 95% interval of t(0.975, 1) = 12.7
+        # standard errors; 4 x SimpleRNN (stuck at chance, the tutorial's finding) cost 90-116 s; the
+        # sequence-length axis 75 s. The tutorial's four models are the seed preset, the seed spread the
+        # accuracy preset's question; fewer samples or a smaller batch made SimpleRNN overfit at chance and
+        # cost more per epoch.
         SweepSpec(
             models=("simple_rnn", "lstm", "gru"), kernels=("generic", "cudnn"), devices=("cpu", "gpu"), maxlen=(100,),
             batch_size=(64, 256), jit_compile=(False, True), seeds=(0,), epochs=0,
@@ -61,7 +61,7 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
             speed_target_s=1.5, timeout_s=900,
             parts=(
                 {},  # the speed grid: the settings above
-                {"models": TUTORIAL_MODELS, "kernels": ("generic",), "devices": ("cpu",), "maxlen": (100,),
+                {"kernels": ("generic",), "devices": ("cpu",), "maxlen": (100,),
                  "batch_size": (128,), "jit_compile": (False,), "seeds": (0,), "epochs": 8},
                 # The fast-path check: LSTM's seed 0 trained again with XLA on, so that the report says whether
                 # the XLA speedup of the speed grid trains the same model (one cell: a verdict on these two
