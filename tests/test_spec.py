@@ -27,7 +27,7 @@ def test_presets_are_valid_and_cover_the_registry():
 
 def test_default_is_a_first_look_at_speed_and_accuracy_of_three_cell_types():
     cells = presets.get_preset("default").expand()
-    # the speed grid varies kernel, device, batch and XLA (maxlen and seeds are one flag away)
+    # the speed grid varies kernel, device, batch and XLA (maxlen and seeds: overrides or other presets)
     for column in ("kernel", "batch_size", "jit_compile", "device"):
         assert len({getattr(c, column) for c in cells if c.epochs == 0}) >= 2, column
     trained = [c for c in cells if c.epochs > 0]

@@ -43,16 +43,16 @@ PRESETS: dict[str, tuple[str, SweepSpec]] = {
         "A first look at speed and accuracy: SimpleRNN, LSTM and GRU in a speed grid of kernel x device x batch x XLA at "
         "maxlen 100, and trained 8 epochs at maxlen 100 (seed 0) beside the accuracy ceiling, LSTM again with XLA "
         "(~5 min on 2 cores)",
-        # Two parts in one run directory, on the same three cell types. Speed: kernel, device, batch and XLA at
-        # maxlen 100, speed only (epochs 0), one seed (a cell's speed is already pooled over timed repeats).
+        # Three parts in one run directory, on the same three cell types. Speed: kernel, device, batch and XLA
+        # at maxlen 100, speed only (epochs 0), one seed (a cell's speed is already pooled over timed repeats).
         # Accuracy: the full synthetic set at maxlen 100, where the ceiling is 0.891 and LSTM and GRU leave the
         # 0.5 plateau between epochs 4 and 6 (measured: val 0.85 for both after 8 epochs; SimpleRNN overfits).
-        # Sized for a first run of about 5 minutes here (docs/scale.md, "The default preset's size"): a
-        # second seed cost 228 s of the previous 666 s default and gave a 95% interval of t(0.975, 1) = 12.7
-        # standard errors; 4 x SimpleRNN (stuck at chance, the tutorial's finding) cost 90-116 s; the
-        # sequence-length axis 75 s. The tutorial's four models are the seed preset, the seed spread the
-        # accuracy preset's question; fewer samples or a smaller batch made SimpleRNN overfit at chance and
-        # cost more per epoch.
+        # Then LSTM again with XLA (below). Sized for a first run of about 5 minutes here (docs/scale.md, "The
+        # default preset's size"): in the previous default's 782 s run, a second seed cost 274 s and gave a 95%
+        # interval of t(0.975, 1) = 12.7 standard errors; 4 x SimpleRNN (stuck at chance, the tutorial's
+        # finding) 187 s for two seeds; the maxlen-200 speed cells 92 s. The tutorial's four models are the
+        # seed preset, the seed spread the accuracy preset's question; fewer samples or a smaller batch made
+        # SimpleRNN overfit at chance and cost more per epoch.
         SweepSpec(
             models=("simple_rnn", "lstm", "gru"), kernels=("generic", "cudnn"), devices=("cpu", "gpu"), maxlen=(100,),
             batch_size=(64, 256), jit_compile=(False, True), seeds=(0,), epochs=0,

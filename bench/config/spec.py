@@ -182,7 +182,7 @@ class SweepSpec:
     ray_address: str | None = None
     #: sub-grids of one sweep: each part is a table of cell settings (axes, epochs, sample counts, speed
     #: target) that replace this spec's own for that part's cells; the sweep is their union, run into one
-    #: directory. The default preset has two: a speed grid and an accuracy part. A command-line override
+    #: directory. The default preset has three: a speed grid, an accuracy part and the XLA fast-path check. A command-line override
     #: replaces the setting in every part too. Empty: the spec's own grid.
     parts: tuple[dict[str, Any], ...] = ()
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from rnnbench.config.plan import group_skips
 from rnnbench.reporting import comparison, leaderboard
 from rnnbench.reporting.charts import (
     chart_accuracy_over_seeds,
@@ -193,9 +192,11 @@ def build(run_dir: str | Path, out_dir: str | Path | None = None) -> Path:
     if len(bad):
         table = bad[["status", "model", "kernel", "backend", "device", "jit_compile", "maxlen", "batch_size", "seed", "error"]]
         # The reasons in full once each, above the table whose column cuts them (cells.csv keeps every one).
+        from rnnbench.config.plan import group_skips  # as reporting/table.py: the plan's grouping, imported late
+
         skipped = bad[bad.status == "skipped"]
         reasons = "".join(f"- skipped {md_text(group.line())}\n" for group in
-                          group_skips(zip(skipped.cell_id, skipped.model, skipped.error, strict=True)))
+                          group_skips(zip(skipped.cell_id, skipped.model, skipped.error.fillna(""), strict=True)))
         report.sections.append(Section("Skipped and failed cells", (reasons + "\n" if reasons else "")
                                        + markdown_table(table.assign(error=table.error.str.slice(0, 140)))))
     else:
