@@ -6,7 +6,7 @@ prediction. The model takes each part from **reference rows**, ok cells stored i
 sweep's own ``--out`` first, then the committed reference runs under ``results/``):
 
 * fixed cost: the median ``startup_s`` of reference cells on the same backend started the same way
-  (forked or spawned: bench/execute/fork_server.py, ``forks``) and ``compile_s`` with the
+  (forked or spawned: bench/config/launch.py, ``forks``) and ``compile_s`` with the
   same XLA setting, and the speed phase at the reference cells' wall per second of ``speed_target_s``
   (warm-up, timed training, inference timing), once per speed process;
 * training: an epoch sees 80% of the training samples at the most similar reference cell's
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rnnbench.config.launch import forks
 from rnnbench.config.spec import Cell
 
 #: Figures a cell falls back on where no stored cell informs it, from the ``default`` preset's run on the
@@ -108,8 +109,6 @@ class CostModel:
 
     def estimate(self, cell: Cell, processes: int = 1, launch: str = "spawn") -> CellEstimate:
         """Seconds ``cell`` will take (``processes`` of them time its speed), started as ``launch`` asks."""
-        from rnnbench.execute.fork_server import forks
-
         how = "fork" if forks(cell, launch, processes) else "spawn"
         similar = self._similar(cell)
         if similar is None:

@@ -14,7 +14,7 @@ request. Isolation is kept where it matters:
   thread, or if a native thread is not asleep. TensorFlow 2.21's import starts one native thread here,
   which sleeps in a futex wait from then on; the child does not have it, and the side-by-side check
   (tests/test_fork_server.py, docs/scale.md) shows that the cells' figures and trained weights do not
-  change. Only backends checked that way fork (``FORK_BACKENDS``);
+  change. Only backends checked that way fork (``FORK_BACKENDS``, bench/config/launch.py);
 * each child is a process of its own: its own session (a timeout kills its whole group), its own cores
   (scheduler affinity set in the child before anything runs), its own environment, its log as stdout
   and stderr, and it dies with the server, which dies with the sweep;
@@ -55,21 +55,6 @@ PRELOAD = ("numpy", "rnnbench.cell.runner", "rnnbench.datasets", "rnnbench.cell.
            "rnnbench.models", "rnnbench.models.flops", "keras")
 #: a server that is not ready within this many seconds is given up (the caller spawns instead)
 START_TIMEOUT_S = 300.0
-#: backends whose forked cells were checked against spawned ones, side by side (tests/test_fork_server.py);
-#: the others are spawned. JAX's import starts threads of its own and was not checked; torch is not
-#: installed on the machine the check ran on.
-FORK_BACKENDS = ("tensorflow",)
-
-
-def forks(cell, launch: str, processes: int = 1) -> bool:
-    """Whether ``cell`` starts from a fork server under ``launch`` with ``processes`` speed processes: a CPU
-    cell of a checked backend, with one speed process (several exist to sample fresh processes), on Linux.
-    A fork server's import never touches a GPU, but no GPU run has checked that here, so GPU cells spawn.
-    (Ray tasks always spawn: bench/execute/ray_executor.py.)"""
-    return (launch == "fork" and processes == 1 and cell.device == "cpu" and cell.backend in FORK_BACKENDS
-            and sys.platform == "linux")  # the server reads /proc to fork safely and to count memory alike
-
-
 #: how long the server waits for every other native thread to be asleep before it refuses
 SETTLE_S = 2.0
 

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rnnbench.config.launch import forks
 from rnnbench.config.spec import LAUNCHES, Cell, resolve_threads
 from rnnbench.errors import BadInput
 from rnnbench.execute.devices import gpu_index
@@ -37,7 +38,6 @@ from rnnbench.execute.fork_server import (
     ForkServerError,
     describe_exit,
     die_with_parent,
-    forks,
 )
 from rnnbench.execute.processes import CellProcesses
 from rnnbench.storage import ownership

@@ -226,8 +226,10 @@ def chart_speedups(frames: dict[str, pd.DataFrame], out: Path) -> str | None:
     if data.empty:
         return None
     data = data.assign(shape="L" + data.maxlen.astype(str) + " B" + data.batch_size.astype(str))
-    grid = sns.catplot(data=data, x="model", y="speedup", hue="shape", col="comparison", kind="bar", height=3.6, aspect=1.3,
-                       errorbar=None, palette="crest")
+    # Shapes in order of size (maxlen, then batch), so the sequential palette darkens with the work per step.
+    shapes = list(data.sort_values(["maxlen", "batch_size"])["shape"].unique())
+    grid = sns.catplot(data=data, x="model", y="speedup", hue="shape", hue_order=shapes, col="comparison", kind="bar",
+                       height=3.6, aspect=1.3, errorbar=None, palette="crest")
     for ax in grid.axes.flat:
         ax.axhline(1.0, color="k", lw=0.8, ls="--")
         ax.tick_params(axis="x", rotation=20)
