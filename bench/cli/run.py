@@ -64,6 +64,7 @@ def dry_run(spec, out: Path, force: bool, retry_failed: bool, show_skipped: bool
     """Each cell with what will happen to it (its estimated seconds, or done in ``out``), the skipped ones
     once per reason, then the plan's counts and its estimated wall time with the estimate's basis."""
     from rnnbench.config.estimate import SWEEP_OVERHEAD_S, CostModel, describe_seconds, reference_dirs, reference_rows
+    from rnnbench.config.launch import requested_launch
     from rnnbench.config.plan import group_skips, skip_reason
     from rnnbench.execute.sweep import resume_plan
     from rnnbench.storage.store import load_run
@@ -83,7 +84,7 @@ def dry_run(spec, out: Path, force: bool, retry_failed: bool, show_skipped: bool
             if show_skipped:
                 print(cell.cell_id, cell.label, f"  skipped: {reason}")
         else:
-            estimates.append(model.estimate(cell, spec.processes, spec.launch if spec.executor == "local" else "spawn"))
+            estimates.append(model.estimate(cell, spec.processes, requested_launch(spec)))
             print(cell.cell_id, cell.label, f"  ~{describe_seconds(estimates[-1].seconds)}")
     done = len(cells) - len(todo)
     print(f"\nplan: {len(cells)} cells: {len(estimates)} to run, {len(skipped)} skipped here, {done} already done in {out}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from rnnbench.config.spec import Cell
+from rnnbench.config.spec import Cell, SweepSpec
 
 #: backends whose forked cells were checked against spawned ones, side by side (tests/test_fork_server.py,
 #: docs/scale.md); the others are spawned. JAX's import starts threads of its own and was not checked;
@@ -24,3 +24,9 @@ def forks(cell: Cell, launch: str, processes: int = 1) -> bool:
     (Ray tasks always spawn: bench/execute/ray_executor.py.)"""
     return (launch == "fork" and processes == 1 and cell.device == "cpu" and cell.backend in FORK_BACKENDS
             and sys.platform == "linux")  # the server reads /proc to fork safely and to count memory alike
+
+
+def requested_launch(spec: SweepSpec) -> str:
+    """The launch ``spec``'s cells are asked for: its ``launch`` on this machine's executor; Ray tasks always
+    spawn (bench/execute/ray_executor.py). :func:`forks` then decides per cell."""
+    return spec.launch if spec.executor == "local" else "spawn"

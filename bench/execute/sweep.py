@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.config.estimate import CostModel, for_sweep
+from rnnbench.config.launch import requested_launch
 from rnnbench.config.plan import skip_reason
 from rnnbench.config.spec import Cell, SweepSpec
 from rnnbench.datasets import imdb, textfile
@@ -233,7 +234,7 @@ def run_sweep(
             meta = begin_run_meta(spec, preset, cells, data_record, previous, env, kept_rows, out_dir)
             store.write_run_json(meta)
             # The ETA's cost model reads stored runs: only where someone is watching.
-            estimate = None if quiet else partial(estimate_cell, for_sweep(out_dir), spec.processes, spec.launch if spec.executor == "local" else "spawn")
+            estimate = None if quiet else partial(estimate_cell, for_sweep(out_dir), spec.processes, requested_launch(spec))
             with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout,
                           # on Ray, several cells run at once: each start is said
                           parallel=spec.parallel if spec.executor == "local" else 2, show_skipped=show_skipped,
