@@ -193,6 +193,24 @@ def test_rounds_alternate_which_version_goes_first(tmp_path):
                      ("new", "lstm"), ("base", "lstm"), ("base", "gru"), ("new", "gru")]
 
 
+def test_each_rounds_change_is_shown_so_a_slow_spell_stands_out(tmp_path):
+    """The new side's second round ran in a slow spell (half speed): the pooled verdict shows it only as
+    a smaller median, the rounds side by side as one round out of line."""
+    speeds = {("base", 1): 1000.0, ("new", 1): 1010.0, ("base", 2): 1000.0, ("new", 2): 500.0,
+              ("base", 3): 1000.0, ("new", 3): 990.0}
+
+    def runner(version, cell, spec, out):
+        rate = speeds[version.label, int(out.name.split("-")[-1])]
+        return ab.Timing([rate, rate], np.full(20, 32 / rate))
+
+    base, new = (ab.CodeVersion(label, "x", None, None, "rnnbench.cli:main") for label in ("base", "new"))
+    result = ab.run_ab(SPEC.expand()[:1], SPEC, base, new, tmp_path / "ab", rounds=3, quiet=True, runner=runner)
+    (finding,) = result.findings
+    assert "by round: +1.0%, -50.0%, -1.0%" in finding.note
+    assert ab.round_changes([ab.Timing([1.0], np.ones(1))], [ab.Timing([2.0], np.ones(1))], 1) == ""  # one round: the change itself
+    assert ab.round_changes([ab.Timing([1.0], np.ones(1))] * 2, [ab.Timing([2.0], np.ones(1))], 2) == ""  # a round failed
+
+
 def test_a_cell_the_base_cannot_time_is_not_gated_and_one_the_new_code_cannot_time_regresses(tmp_path):
     def runner(version, cell, spec, out):
         if (version.label, cell.model) in (("base", "lstm"), ("new", "gru")):

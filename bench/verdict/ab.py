@@ -231,8 +231,22 @@ def time_rounds(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: Code
     return done
 
 
-def _speed_findings(a: Run, b: Run, done: Rounds, base: CodeVersion, new: CodeVersion, max_slowdown: float,
-                    alpha: float) -> list[Finding]:
+def round_changes(base_rounds: list[Timing], new_rounds: list[Timing], rounds: int) -> str:
+    """Each round's change, new over base (median repeat throughputs, the two timed side by side), when
+    both versions timed every one of ``rounds`` >= 2 rounds; else empty.
+
+    The A/B's p-value pools the steps of all rounds, so it cannot tell a change of the code (every round
+    alike) from a slow spell of the machine during one version's process (one round out of line); the
+    rounds side by side can (docs/regression-gate.md, "Why speed needs its own path" and "Bisect")."""
+    if rounds < 2 or not len(base_rounds) == len(new_rounds) == rounds:
+        return ""
+    changes = [float(np.median(n.repeat_samples_per_s) / np.median(b.repeat_samples_per_s)) - 1
+               for b, n in zip(base_rounds, new_rounds, strict=True)]
+    return "by round: " + ", ".join(f"{c:+.1%}" for c in changes)
+
+
+def _speed_findings(a: Run, b: Run, done: Rounds, base: CodeVersion, new: CodeVersion, rounds: int,
+                    max_slowdown: float, alpha: float) -> list[Finding]:
     """The speed verdict of every cell both versions timed (compare's test on the pooled rounds)."""
     both = set(a.cells) & set(b.cells)
     if not both:
@@ -240,9 +254,10 @@ def _speed_findings(a: Run, b: Run, done: Rounds, base: CodeVersion, new: CodeVe
     findings = []
     for f in compare_runs(a, b, max_slowdown, 0.0, alpha, only=both, checks=("speed",)).findings:
         if f.check == "speed":
-            n_a, n_b = len(done.timings[base.label][f.cell_id]), len(done.timings[new.label][f.cell_id])
-            f.note = "; ".join(filter(None, [f"A/B on this machine, rounds timed: base {n_a}, new {n_b}; "
-                                             f"threshold -{max_slowdown:.0%}", f.note]))
+            timed_a, timed_b = done.timings[base.label][f.cell_id], done.timings[new.label][f.cell_id]
+            f.note = "; ".join(filter(None, [f"A/B on this machine, rounds timed: base {len(timed_a)}, new {len(timed_b)}; "
+                                             f"threshold -{max_slowdown:.0%}", round_changes(timed_a, timed_b, rounds),
+                                             f.note]))
             findings.append(f)
     return findings
 
@@ -287,7 +302,7 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
     meta = RunMeta()  # one machine for both sides: nothing to normalise
     a = _pooled(work / base.label, cells, done.timings[base.label], spec.cell_threads, meta)
     b = _pooled(work / new.label, cells, done.timings[new.label], spec.cell_threads, meta)
-    result = Comparison(title="rnnbench ab", findings=_speed_findings(a, b, done, base, new, max_slowdown, alpha))
+    result = Comparison(title="rnnbench ab", findings=_speed_findings(a, b, done, base, new, rounds, max_slowdown, alpha))
     _failures(result, cells, a, b, done, base, new, rounds)
     if base.commit and new.commit and base.commit == new.commit:
         result.notes.append("base and new are the same commit: this A/B measures the machine's noise, not a change")
