@@ -39,6 +39,7 @@ from rnnbench.verdict.code_versions import (
     this_version,
 )
 from rnnbench.verdict.compare import NOT_GATED, REGRESSION, Comparison, Finding, compare_runs
+from rnnbench.verdict.confirm import confirm_flags, speed_flagged
 from rnnbench.verdict.thresholds import ALPHA, GATE_MAX_SLOWDOWN
 
 #: Rounds per cell and version. Each round is one process per version (about 15 s for a regress cell
@@ -309,3 +310,17 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
     result.notes.append(f"speed: A/B of {base.name} against {new.name} on this machine, {rounds} interleaved round(s) "
                         f"per cell, in {time.perf_counter() - start:.0f} s ({work})")
     return result
+
+
+def confirm_by_second_ab(first: Comparison, cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersion,
+                         work: Path, *, rounds: int = AB_ROUNDS, max_slowdown: float = GATE_MAX_SLOWDOWN,
+                         alpha: float = ALPHA, quiet: bool = False) -> None:
+    """Time the cells ``first`` (an A/B) flags for speed in a second A/B under ``work``; keep each flag
+    only where the second repeats it (bench/verdict/confirm.py says why)."""
+    flagged = speed_flagged(first)
+    if not flagged:
+        return
+    again = run_ab([c for c in cells if c.cell_id in flagged], spec, base, new, work, rounds=rounds,
+                   max_slowdown=max_slowdown, alpha=alpha, quiet=quiet)
+    confirm_flags(first.findings, again.findings, "a second A/B")
+    first.notes.append(f"{len(flagged)} cell(s) flagged for speed by the A/B were timed again in {work}")

@@ -44,7 +44,6 @@ from rnnbench.storage import environment
 from rnnbench.storage.store import Run, command_lock, load_run
 from rnnbench.verdict import ab
 from rnnbench.verdict.compare import (
-    IMPROVEMENT,
     INFO,
     NOT_GATED,
     REGRESSION,
@@ -53,45 +52,8 @@ from rnnbench.verdict.compare import (
     Finding,
     compare_runs,
 )
+from rnnbench.verdict.confirm import confirm_flags, measured_speed, speed_flagged
 from rnnbench.verdict.thresholds import ALPHA, GATE_MAX_SLOWDOWN, MAX_ACCURACY_DROP, check_thresholds
-
-
-def _measured_speed(f: Finding) -> bool:
-    """A speed finding with a measured figure, which a slow spell could explain or another path judge; a
-    missing or damaged figure (the cell failed, wrote NaN) is none of those and stays a regression."""
-    return f.check == "speed" and isinstance(f.new, float)
-
-
-def _confirmed(first: list[Finding], again: list[Finding], how: str, cleared: str = "a slow spell of the machine") -> None:
-    """Keep each flagged speed regression of ``first`` only where ``again`` (a rerun or an A/B) confirms
-    it; ``cleared`` names what a flag that ``again`` does not confirm was.
-
-    A rerun that produced no speed figure for the cell (it failed, timed out, or the base could not
-    time it) confirms nothing and clears nothing: the regression stands, with the rerun's own failure.
-    """
-    timed = {f.cell_id: f for f in again if _measured_speed(f) and f.verdict in (REGRESSION, UNCHANGED, IMPROVEMENT)}
-    failures = {f.cell_id: f for f in again if f.cell_id not in timed}
-    for f in first:
-        if not _measured_speed(f) or f.verdict != REGRESSION:
-            continue  # no figure (the cell failed, its figure is damaged): nothing a rerun could excuse
-        rerun = timed.get(f.cell_id)
-        if rerun is None:
-            failure = failures.get(f.cell_id)
-            why = (failure.note or str(failure.new)) if failure is not None else "the cell is missing from it"
-            f.note = "; ".join(filter(None, [f.note, f"{how} produced no speed figure ({why}): the regression stands"]))
-        elif rerun.verdict == REGRESSION:
-            f.note = "; ".join(filter(None, [f.note, f"confirmed by {how} ({rerun.change})"]))
-        else:
-            f.verdict = UNCHANGED
-            # An A/B whose own flag a second A/B cleared says so, or its figure would read as a confirmation.
-            second = next((part for part in (rerun.note or "").split("; ") if part.startswith("not confirmed: a second A/B")), "")
-            gave = f"{rerun.change}, {second.removeprefix('not confirmed: ')}" if second else f"{rerun.change} ({cleared})"
-            f.note = "; ".join(filter(None, [f.note, f"not confirmed: {how} gave {gave}"]))
-
-
-def _speed_flagged(result: Comparison) -> set[str]:
-    """Cells whose speed regression is a measured figure, which a slow spell could explain."""
-    return {f.cell_id for f in result.regressions if _measured_speed(f)}
 
 
 def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str | None = None,
@@ -139,6 +101,11 @@ class GateRun:
         return ab.run_ab(cells, self.spec, base_code, new_code, work, rounds=self.rounds, max_slowdown=self.max_slowdown,
                          alpha=self.alpha, quiet=self.quiet)
 
+    def confirm(self, first: Comparison, cells, base_code, new_code, work: Path) -> None:
+        """The speed flags of ``first`` (an A/B) kept only where a second A/B under ``work`` repeats them."""
+        ab.confirm_by_second_ab(first, cells, self.spec, base_code, new_code, work, rounds=self.rounds,
+                                max_slowdown=self.max_slowdown, alpha=self.alpha, quiet=self.quiet)
+
 
 def _baseline_commit(base: Run, recorded: dict) -> str:
     """The commit the committed baseline was recorded from, the base of an A/B against it; ABUnavailable
@@ -160,7 +127,7 @@ def _same_machine(gate: GateRun) -> Comparison:
     result = gate.compare(load_run(out), {c.cell_id for c in spec.expand()}, skipped_is_regression=True)
     result.notes.insert(0, "speed: against the committed baseline, recorded on this kind of machine")
     result.title = "rnnbench gate"
-    flagged = _speed_flagged(result)
+    flagged = speed_flagged(result)
     if not flagged:
         return result
     cells = [c for c in spec.expand() if c.cell_id in flagged]
@@ -171,32 +138,21 @@ def _same_machine(gate: GateRun) -> Comparison:
     except ab.ABUnavailable as exc:
         gate.sweep(out / "confirm", only=flagged)
         confirm = gate.compare(load_run(out / "confirm"), flagged)
-        _confirmed(result.findings, confirm.findings, "a rerun")
+        confirm_flags(result.findings, confirm.findings, "a rerun")
         result.notes.append(f"{len(flagged)} cell(s) flagged for speed were rerun in {out / 'confirm'}, as no A/B with "
                             f"the baseline's commit was possible ({exc}); a rerun tells a slow spell of this machine "
                             "from slower code, but not a slower machine of the same kind")
         return result
     # As on the A/B path, an A/B's own flag stands only if a second A/B repeats it: one slow spell during
     # one version's rounds can flag a cell (GRU at -16.9% in one run of unchanged code on this VM).
-    _confirm_by_second_ab(gate, again, cells, base_code, new_code, out / "ab-confirm-2")
-    _confirmed(result.findings, again.findings, "an A/B with the baseline's commit",
+    gate.confirm(again, cells, base_code, new_code, out / "ab-confirm-2")
+    confirm_flags(result.findings, again.findings, "an A/B with the baseline's commit",
                cleared="this machine, not the code, is slower than the baseline's")
     result.notes.append(f"{len(flagged)} cell(s) flagged for speed were timed again by an A/B of the baseline's commit "
                         f"({ref[:10]}) against this code on this machine, in {out / 'ab-confirm'}: a slower machine slows "
                         "both versions, slower code only the new one")
     result.notes.extend(again.notes)
     return result
-
-
-def _confirm_by_second_ab(gate: GateRun, first: Comparison, cells, base_code, new_code, work: Path) -> None:
-    """Time the cells ``first`` (an A/B) flags for speed in a second A/B under ``work``; keep each flag
-    only where the second confirms it."""
-    flagged = _speed_flagged(first)
-    if not flagged:
-        return
-    again = gate.ab([c for c in cells if c.cell_id in flagged], base_code, new_code, work)
-    _confirmed(first.findings, again.findings, "a second A/B")
-    first.notes.append(f"{len(flagged)} cell(s) flagged for speed by the A/B were timed again in {work}")
 
 
 def _accuracy_against_base_here(gate: GateRun, result: Comparison, cells, base_code: ab.CodeVersion, work: Path) -> None:
@@ -253,11 +209,11 @@ def _ab_gate(gate: GateRun, differences: list[str], base_ref: str | None) -> Com
         base_code, new_code = prepared
         cells = [c for c in spec.expand() if (new_run.cells.get(c.cell_id) or {}).get("status") == "ok"]
         speed = gate.ab(cells, base_code, new_code, out / "ab")
-        _confirm_by_second_ab(gate, speed, cells, base_code, new_code, out / "ab-confirm")
+        gate.confirm(speed, cells, base_code, new_code, out / "ab-confirm")
         _accuracy_against_base_here(gate, result, cells, base_code, out / "ab-accuracy")
     except ab.ABUnavailable as exc:
         for f in result.findings:
-            if _measured_speed(f):
+            if measured_speed(f):
                 f.verdict = NOT_GATED
         target = ref or "BASE_COMMIT"
         result.notes.insert(0, f"speed NOT GATED ({why}): no A/B was possible: {exc}. To gate speed, run "
@@ -265,7 +221,7 @@ def _ab_gate(gate: GateRun, differences: list[str], base_ref: str | None) -> Com
                                "the baseline on this machine (README, Regression tracking)")
         return result
     for f in result.findings:
-        if _measured_speed(f):
+        if measured_speed(f):
             f.verdict = INFO
             f.note = "; ".join(filter(None, ["against the committed baseline, information only", f.note]))
     result.notes.insert(0, f"speed and accuracy gated against the base code on this machine ({why}); parameters and status "
