@@ -211,6 +211,32 @@ def test_each_rounds_change_is_shown_so_a_slow_spell_stands_out(tmp_path):
     assert ab.round_changes([ab.Timing([1.0], np.ones(1))] * 2, [ab.Timing([2.0], np.ones(1))], 2) == ""  # a round failed
 
 
+@pytest.mark.parametrize("slower_again, code, says", [
+    (True, 1, "confirmed by a second A/B (-31.0%)"),
+    (False, 0, "not confirmed: a second A/B gave -1.0% (a slow spell of the machine)"),
+])
+def test_rnnbench_ab_names_a_cell_slower_only_if_a_second_ab_repeats_it(tmp_path, monkeypatch, capsys, slower_again, code,
+                                                                         says):
+    base = ab.CodeVersion("base", "239f6e3", "0" * 40, None, "rnnbench.cli:main")
+    monkeypatch.setattr(ab, "materialise", lambda ref, work: base)
+    monkeypatch.setattr(ab, "imported_from", lambda version, cwd: cwd)
+    timed = []
+
+    def runner(version, cell, spec, out):
+        again = "confirm" in out.parts
+        timed.append((again, version.label, cell.model))
+        slower = version.label == "new" and cell.model == "lstm" and (slower_again or not again)
+        rate = 700.0 if slower and not again else 690.0 if slower else 990.0 if again and version.label == "new" else 1000.0
+        steps = np.full(20, 32 / rate) * (1 + 0.001 * np.arange(20))  # a spread, for the rank test
+        return ab.Timing([32 * 10 / s.sum() for s in steps.reshape(2, 10)], steps)
+
+    monkeypatch.setattr(ab, "run_version_cell", runner)
+    assert main(["ab", "HEAD", *MODELS, "--rounds", "1", "--quiet", "--out", str(tmp_path / "ab")]) == code
+    out = capsys.readouterr().out
+    assert "| " + ("regression" if code else "unchanged") in out and says in out, out
+    assert [t for t in timed if t[0]] == [(True, "base", "lstm"), (True, "new", "lstm")]  # only the flagged cell again
+
+
 def test_a_cell_the_base_cannot_time_is_not_gated_and_one_the_new_code_cannot_time_regresses(tmp_path):
     def runner(version, cell, spec, out):
         if (version.label, cell.model) in (("base", "lstm"), ("new", "gru")):
