@@ -13,9 +13,10 @@ What asv's users found derails a bisection (asv issue 623) is said and stepped a
 whose code does not install or start, or whose cells fail, is **skipped** (``git bisect skip``) and the
 search tries the untested commit nearest the middle; a cell that times out counts as slow, not as an
 error; a speed probe beyond the threshold but not significant is run once more, and if it is still
-undecided it is **ambiguous** and skipped. A probe that reads slower is timed again in a fresh A/B and is
-**bad** only if that reads slower too (slower, then not, is ambiguous): one A/B's test pools the steps of
-a few processes, so one slow spell of the machine can read as a significant slowdown of identical code. When only skipped commits separate the last good probe from the
+undecided it is **ambiguous** and skipped. A cell that reads slower is timed again in a second A/B and
+counts only if that reads slower too (bench/verdict/confirm.py, as the gate and ``rnnbench ab`` do): one
+A/B's test pools the steps of a few processes, so one slow spell of the machine can read as a significant
+slowdown of identical code. Slower, then not, is undecided: the probe is run once more. When only skipped commits separate the last good probe from the
 first bad one, the answer is that run of commits, as git says "the first bad commit could be any of".
 
 BAD is probed first: a BAD that is not slower than GOOD ends the search (exit 1) before any other probe.
@@ -36,6 +37,7 @@ from rnnbench.reporting.text import md_text
 from rnnbench.storage import ownership
 from rnnbench.verdict import ab, code_versions
 from rnnbench.verdict.compare import NOT_GATED, REGRESSION, UNCHANGED, Finding
+from rnnbench.verdict.confirm import speed_flagged
 from tabulate import tabulate
 
 BAD, GOOD, SKIPPED, AMBIGUOUS = "bad", "good", "skipped", "ambiguous"
@@ -61,7 +63,7 @@ class Probe:
     outcome: str  # BAD | GOOD | SKIPPED | AMBIGUOUS
     why: str  # the evidence, one line
     seconds: float = 0.0
-    attempts: int = 1
+    attempts: int = 1  # A/Bs (a flagged cell's second A/B included) or trainings it took
 
 
 @dataclass
@@ -168,35 +170,20 @@ def classify_speed(findings: list[Finding], max_slowdown: float) -> tuple[str, s
     if base_failed:
         raise BadInput(f"GOOD's code cannot time {base_failed[0].cell}: {base_failed[0].note}")
     if timed_out or any(f.verdict == REGRESSION for f in measured):
-        why = [figure(f) for f in measured if f.verdict == REGRESSION] + [f"{f.cell}: timed out (counts as slow)" for f in timed_out]
+        confirmed = [next((part for part in f.note.split("; ") if part.startswith("confirmed by ")), "") for f in measured]
+        why = [", ".join(filter(None, [figure(f), c])) for f, c in zip(measured, confirmed, strict=True) if f.verdict == REGRESSION]
+        why += [f"{f.cell}: timed out (counts as slow)" for f in timed_out]
         return BAD, "slower: " + "; ".join(why)
     if failed:
         return SKIPPED, f"its cells fail: {failed[0].cell}: {failed[0].note}"
     undecided = [f for f in measured if f.verdict == UNCHANGED and f.new / f.baseline < 1 - max_slowdown]
+    cleared = [f for f in undecided if "not confirmed: " in f.note]
+    if cleared:
+        return AMBIGUOUS, "slower in one A/B, not in a second: " + "; ".join(
+            f"{figure(f)}, then {f.note.partition('not confirmed: a second A/B gave ')[2] or f.note}" for f in cleared)
     if undecided:
         return AMBIGUOUS, "beyond the threshold but not significant: " + "; ".join(figure(f) for f in undecided)
     return GOOD, "not slower: " + evidence
-
-
-def _read_again(read: tuple[str, str]) -> bool:
-    """Whether one A/B's reading needs a second A/B: an undecided one, and a slower one that was measured.
-
-    One A/B's p-value pools the steps of a few processes, so a slow spell of the machine during one
-    version's process reads as a large, "significant" slowdown (identical code once read -37.1%, p 1e-14,
-    at one round here). A slow commit is named only when a second, fresh A/B reads it slower too; a cell
-    that timed out is not timed again (a spell does not make a cell take a minute)."""
-    outcome, why = read
-    return outcome == AMBIGUOUS or (outcome == BAD and "timed out" not in why)
-
-
-def _settle(reads: list[tuple[str, str]]) -> tuple[str, str]:
-    """A probe's outcome from its one or two readings (:func:`_read_again`): slower, then not slower, is
-    ambiguous (skipped by the search); otherwise the last reading decides."""
-    if len(reads) == 2 and reads[0][0] == BAD and reads[1][0] != BAD:
-        return AMBIGUOUS, f"slower in one A/B, not in a second: {reads[0][1]}; then {reads[1][0]}: {reads[1][1]}"
-    if len(reads) == 2 and reads[1][0] == BAD and reads[0][0] == BAD:
-        return BAD, f"{reads[1][1]} (slower in two A/Bs; the first: {reads[0][1].removeprefix('slower: ')})"
-    return reads[-1]
 
 
 @dataclass
@@ -243,24 +230,32 @@ class Judge:
             version = self.install(commit, "new")
         except ab.ABUnavailable as exc:
             return Probe(commit, SKIPPED, f"does not install or start: {exc}", time.perf_counter() - start)
-        reads = [self._judge(version, commit, 1)]
-        if self.metric == SPEED and _read_again(reads[0]):  # accuracy is deterministic: one reading
-            reads.append(self._judge(version, commit, 2))
-        outcome, why = _settle(reads)
-        probe = Probe(commit, outcome, why, time.perf_counter() - start, len(reads))
+        attempts, runs, (outcome, why) = 0, 0, (AMBIGUOUS, "")
+        while attempts < 2 and outcome == AMBIGUOUS:  # an undecided probe is run once more, then left ambiguous
+            attempts += 1
+            outcome, why, n = self._judge(version, commit, attempts)
+            runs += n
+        probe = Probe(commit, outcome, why, time.perf_counter() - start, runs)
         if not self.quiet:
             print(f"  {outcome}: {why}", flush=True)
         return probe
 
-    def _judge(self, version: ab.CodeVersion, commit: Commit, attempt: int) -> tuple[str, str]:
+    def _judge(self, version: ab.CodeVersion, commit: Commit, attempt: int) -> tuple[str, str, int]:
+        """One judgement of ``commit``: its outcome, the evidence, and how many A/Bs (or trainings) it took."""
         if self.metric == ACCURACY:
-            return self._judge_accuracy(version, commit)
+            return *self._judge_accuracy(version, commit), 1
+        work = self.work / "cells" / f"{commit.short}-{attempt}"
+        settings = {"rounds": self.rounds, "max_slowdown": self.max_slowdown, "alpha": self.alpha, "quiet": self.quiet}
         try:
-            result = ab.run_ab(self.cells, self.spec, self.good, version, self.work / "cells" / f"{commit.short}-{attempt}",
-                               rounds=self.rounds, max_slowdown=self.max_slowdown, alpha=self.alpha, quiet=self.quiet)
+            result = ab.run_ab(self.cells, self.spec, self.good, version, work, **settings)
+            flagged = bool(speed_flagged(result))
+            # A flag stands only if a second A/B repeats it (verdict/confirm.py); one it clears leaves the cell
+            # beyond the threshold but unchanged, which classify_speed calls ambiguous.
+            ab.confirm_by_second_ab(result, self.cells, self.spec, self.good, version, work.with_name(f"{work.name}-confirm"),
+                                    **settings)
         except ab.ABUnavailable as exc:
             raise BadInput(f"GOOD's code timed no cell: {exc}") from None
-        return classify_speed(result.findings, self.max_slowdown)
+        return *classify_speed(result.findings, self.max_slowdown), 1 + flagged
 
     def _accuracy(self, version: ab.CodeVersion, cell: Cell, name: str) -> float | str:
         return ab.run_version_accuracy(version, cell, self.spec, self.work / "accuracy" / name / cell.cell_id)
