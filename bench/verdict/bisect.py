@@ -16,8 +16,9 @@ error; a speed probe beyond the threshold but not significant is run once more, 
 undecided it is **ambiguous** and skipped. A cell that reads slower is timed again in a second A/B and
 counts only if that reads slower too (bench/verdict/confirm.py, as the gate and ``rnnbench ab`` do): one
 A/B's test pools the steps of a few processes, so one slow spell of the machine can read as a significant
-slowdown of identical code. Slower, then not, is undecided: the probe is run once more. When only skipped commits separate the last good probe from the
-first bad one, the answer is that run of commits, as git says "the first bad commit could be any of".
+slowdown of identical code. Slower, then not, is undecided: the probe is run once more. When only
+skipped commits separate the last good probe from the first bad one, the answer is that run of commits,
+as git says "the first bad commit could be any of".
 
 BAD is probed first: a BAD that is not slower than GOOD ends the search (exit 1) before any other probe.
 """
