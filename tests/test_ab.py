@@ -109,6 +109,21 @@ def test_a_slower_new_side_in_the_ab_is_confirmed_and_fails_the_gate(gate_env, t
     assert len(calls) == 12 + 2 * 3  # the confirmation times only the flagged lstm cell
 
 
+def test_a_gate_clears_an_earlier_gates_confirmations_and_refuses_a_users_folder_of_that_name(gate_env, tmp_path, monkeypatch,
+                                                                                                capsys):
+    baseline, _ = gate_env
+    _fake_ab(monkeypatch, new_speed=1.0)
+    ownership.claim(tmp_path / "gate", "run directory")  # an earlier gate's --out, whose second A/B flagged a cell
+    ownership.fresh_subdir(tmp_path / "gate" / "ab-confirm-2", "A/B timings")
+    assert _gate(baseline, tmp_path) == 0  # nothing flagged this time: no second A/B, and no stale one beside it
+    assert not (tmp_path / "gate" / "ab-confirm-2").exists()
+    (tmp_path / "gate" / "confirm").mkdir()
+    (tmp_path / "gate" / "confirm" / "notes.txt").write_text("mine\n")
+    capsys.readouterr()
+    assert _gate(baseline, tmp_path) == 2 and "did not make" in capsys.readouterr().err
+    assert (tmp_path / "gate" / "confirm" / "notes.txt").read_text() == "mine\n"
+
+
 def test_without_the_baseline_commit_speed_is_reported_not_gated_and_the_gate_passes(gate_env, tmp_path, capsys):
     baseline, _ = gate_env
     run_json = baseline / "run.json"
@@ -211,30 +226,40 @@ def test_each_rounds_change_is_shown_so_a_slow_spell_stands_out(tmp_path):
     assert ab.round_changes([ab.Timing([1.0], np.ones(1))] * 2, [ab.Timing([2.0], np.ones(1))], 2) == ""  # a round failed
 
 
-@pytest.mark.parametrize("slower_again, code, says", [
-    (True, 1, "confirmed by a second A/B (-31.0%)"),
-    (False, 0, "not confirmed: a second A/B gave -1.0% (a slow spell of the machine)"),
+@pytest.mark.parametrize("second, code, verdict, says", [
+    ("slower", 1, "regression", "confirmed by a second A/B (-31.0%)"),
+    ("as fast", 0, "unchanged", "not confirmed: a second A/B gave -1.0% (a slow spell of the machine)"),
+    ("base fails", 1, "regression", "a second A/B was not possible (the base code timed no cell (failed: boom)): "
+                                    "the regression stands"),
 ])
-def test_rnnbench_ab_names_a_cell_slower_only_if_a_second_ab_repeats_it(tmp_path, monkeypatch, capsys, slower_again, code,
+def test_rnnbench_ab_names_a_cell_slower_only_if_a_second_ab_repeats_it(tmp_path, monkeypatch, capsys, second, code, verdict,
                                                                          says):
     base = ab.CodeVersion("base", "239f6e3", "0" * 40, None, "rnnbench.cli:main")
     monkeypatch.setattr(ab, "materialise", lambda ref, work: base)
     monkeypatch.setattr(ab, "imported_from", lambda version, cwd: cwd)
     timed = []
+    out_dir = tmp_path / "ab"
+    ownership.claim(out_dir, "rnnbench ab output")  # an earlier run's folder, with its second A/B: gone when none is needed
+    ownership.fresh_subdir(out_dir / "confirm", "A/B timings")
+    (out_dir / "confirm" / "stale").write_text("")
 
     def runner(version, cell, spec, out):
         again = "confirm" in out.parts
         timed.append((again, version.label, cell.model))
-        slower = version.label == "new" and cell.model == "lstm" and (slower_again or not again)
+        if again and second == "base fails" and version.label == "base":
+            return "failed: boom"
+        slower = version.label == "new" and cell.model == "lstm" and (second == "slower" or not again)
         rate = 700.0 if slower and not again else 690.0 if slower else 990.0 if again and version.label == "new" else 1000.0
         steps = np.full(20, 32 / rate) * (1 + 0.001 * np.arange(20))  # a spread, for the rank test
         return ab.Timing([32 * 10 / s.sum() for s in steps.reshape(2, 10)], steps)
 
     monkeypatch.setattr(ab, "run_version_cell", runner)
-    assert main(["ab", "HEAD", *MODELS, "--rounds", "1", "--quiet", "--out", str(tmp_path / "ab")]) == code
+    assert main(["ab", "HEAD", *MODELS, "--rounds", "1", "--quiet", "--out", str(out_dir)]) == code
     out = capsys.readouterr().out
-    assert "| " + ("regression" if code else "unchanged") in out and says in out, out
+    lstm = next(line for line in out.splitlines() if "| lstm/" in line)
+    assert lstm.startswith(f"| {verdict} ") and says in lstm, out
     assert [t for t in timed if t[0]] == [(True, "base", "lstm"), (True, "new", "lstm")]  # only the flagged cell again
+    assert not (out_dir / "confirm" / "stale").exists()
 
 
 def test_a_cell_the_base_cannot_time_is_not_gated_and_one_the_new_code_cannot_time_regresses(tmp_path):

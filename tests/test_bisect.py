@@ -14,6 +14,7 @@ from rnnbench.errors import BadInput
 from rnnbench.verdict import bisect
 from rnnbench.verdict.bisect import AMBIGUOUS, BAD, GOOD, SKIPPED, Bisection, Commit, Probe, classify_speed, search
 from rnnbench.verdict.compare import NOT_GATED, REGRESSION, UNCHANGED, Comparison, Finding
+from rnnbench.verdict.confirm import CLEARED, CONFIRMED, STANDS, SecondLook
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,6 +77,13 @@ def test_one_probes_verdict_from_its_ab():
                         note="the new code produced no speed figure in the A/B: failed: timed out after 60 s")
     outcome, why = classify_speed([timed_out], 0.15)
     assert outcome == BAD and "timed out (counts as slow)" in why
+    # After a second A/B of the flagged cell (ab.confirm_by_second_ab): confirmed, or standing for want of a figure.
+    assert classify_speed([_speed(REGRESSION)], 0.15, {"c": SecondLook(CONFIRMED, "-31.0%")}) == (
+        BAD, "slower: lstm: -30.0% (p 1e-05, q 1e-05), confirmed by a second A/B (-31.0%)")
+    assert classify_speed([_speed(REGRESSION)], 0.15, {"c": SecondLook(STANDS, "boom")})[1].endswith(
+        "a second A/B gave no figure (boom): it stands")
+    assert classify_speed([_speed(UNCHANGED)], 0.15, {"c": SecondLook(CLEARED, "-2.0% (a slow spell)")}) == (
+        AMBIGUOUS, "slower in one A/B, not in a second: lstm: -30.0% (p 1e-05, q 1e-05), then -2.0% (a slow spell)")
     crashed = Finding("c", "lstm", "status", REGRESSION, "ok", "failed", note="the new code failed in 1 of 1 rounds: boom")
     assert classify_speed([crashed], 0.15)[0] == SKIPPED
     with pytest.raises(BadInput, match="GOOD's code cannot time"):
@@ -85,7 +93,7 @@ def test_one_probes_verdict_from_its_ab():
 def test_an_undecided_probe_is_run_once_more(monkeypatch, tmp_path):
     probe = _judge_with(monkeypatch, tmp_path, [[_speed(UNCHANGED, new=700.0, p=0.2)], [_speed(UNCHANGED, new=995.0)]])(
         _commits(1)[0])
-    assert probe.outcome == GOOD and probe.attempts == 2
+    assert probe.outcome == GOOD and probe.runs == 2
 
 
 def _judge_with(monkeypatch, tmp_path, answers: list[list[Finding]]) -> bisect.Judge:
@@ -104,7 +112,7 @@ def _judge_with(monkeypatch, tmp_path, answers: list[list[Finding]]) -> bisect.J
 def test_a_slower_cell_counts_only_if_a_second_ab_repeats_it(monkeypatch, tmp_path, speeds, outcome, says):
     answers = [[_speed(REGRESSION if s < 850 else UNCHANGED, new=s)] for s in speeds]
     probe = _judge_with(monkeypatch, tmp_path, answers)(_commits(1)[0])
-    assert (probe.outcome, probe.attempts, answers) == (outcome, len(speeds), [])
+    assert (probe.outcome, probe.runs, answers) == (outcome, len(speeds), [])
     assert says in probe.why, probe.why
 
 
@@ -112,7 +120,7 @@ def test_a_probe_that_timed_out_is_bad_at_once(monkeypatch, tmp_path):
     timed_out = Finding("c", "lstm", "speed", REGRESSION, None, "no result",
                         note="the new code produced no speed figure in the A/B: failed: timed out after 60 s")
     probe = _judge_with(monkeypatch, tmp_path, [[timed_out]])(_commits(1)[0])
-    assert (probe.outcome, probe.attempts) == (BAD, 1)  # not timed again: a slow spell does not take a minute
+    assert (probe.outcome, probe.runs) == (BAD, 1)  # not timed again: a slow spell does not take a minute
 
 
 def test_accuracy_probes_compare_each_cell_with_goods_training(monkeypatch, tmp_path):

@@ -82,6 +82,27 @@ def test_only_marked_folders_are_removed(tmp_path):
     assert ownership.remove_own(tmp_path / "ours") and not (tmp_path / "ours").exists()
 
 
+def test_making_way_clears_an_earlier_folder_of_ours_and_refuses_a_users(tmp_path):
+    ownership.fresh_subdir(tmp_path / "confirm", "A/B timings")
+    (tmp_path / "confirm" / "stale.csv").write_text("an earlier run's\n")
+    ownership.make_way(tmp_path / "confirm")
+    assert not (tmp_path / "confirm").exists()
+    ownership.make_way(tmp_path / "confirm")  # nothing there: nothing to do
+    _users_folder(tmp_path / "confirm", {"keep.txt": "mine\n"})
+    with pytest.raises(BadInput, match="did not make"):
+        ownership.make_way(tmp_path / "confirm")
+    assert (tmp_path / "confirm" / "keep.txt").read_text() == "mine\n"
+
+
+def test_case_2_ab_refuses_a_users_confirm_folder_before_timing_anything(tmp_path, capsys):
+    u = tmp_path / "U"
+    ownership.claim(u, "rnnbench ab output")  # an earlier A/B's folder
+    _users_folder(u, {"confirm/keep.txt": "mine\n"})
+    before = _snapshot(u / "confirm")
+    _one_line_exit_2(main(["ab", "HEAD", *TINY, "--epochs", "0", "--rounds", "1", "--out", str(u)]), capsys, "confirm")
+    assert _snapshot(u / "confirm") == before and not (u / "base-code").exists()  # refused before any work
+
+
 # --- the cases 1-6 ---------------------------------------------------------------------------
 
 def test_case_1_a_folder_with_its_own_run_json_is_not_a_run_directory(tmp_path, capsys):

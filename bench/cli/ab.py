@@ -10,8 +10,8 @@ from rnnbench.errors import BadInput
 
 NAME = "ab"
 HELP = ("same-machine A/B: time a sweep's cells with BASE_REF's code and with this code, "
-        "interleaved; exit 1 when this code is slower by more than --max-slowdown and significantly, "
-        "in a second A/B of the flagged cells too")
+        "interleaved; exit 1 when this code is slower by more than --max-slowdown, significantly, in this A/B "
+        "and again in a second A/B of the cells it flags (or cannot time a cell)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,9 +33,11 @@ def run(args: argparse.Namespace) -> int:
     if not cells:
         raise BadInput("none of the sweep's cells can run on this machine (see 'rnnbench run --dry-run')")
     out = Path(args.out)
+    from rnnbench.storage import ownership
     from rnnbench.storage.store import command_lock
 
     with command_lock(out, "ab"):
+        ownership.make_way(out / "confirm")  # an earlier run's second A/B, or a folder that is not ours: before any timing
         try:
             base, new = ab.prepare(args.base_ref, out / "base-code", out)
             settings = {"rounds": args.rounds, "max_slowdown": args.max_slowdown, "alpha": args.alpha, "quiet": args.quiet}

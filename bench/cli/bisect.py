@@ -10,7 +10,8 @@ from rnnbench.errors import BadInput
 
 NAME = "bisect"
 HELP = ("find the first commit from GOOD to BAD whose code is slower (or, --metric accuracy, less accurate) "
-        "than GOOD's, by binary search; each probe an A/B against GOOD on this machine")
+        "than GOOD's, by binary search; each probe an A/B against GOOD on this machine (a cell it flags "
+        "slower is timed again in a second A/B and counts only if that agrees)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

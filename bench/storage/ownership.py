@@ -170,6 +170,15 @@ def own_subdir(folder: Path, kind: str) -> Path:
     return folder
 
 
+def make_way(folder: Path) -> None:
+    """Clear the way for a subfolder a command may or may not write this time (a flagged cell's second
+    A/B): an earlier one of ours is removed, so no stale timings stay beside this run's; one the harness
+    did not make is refused before any work, untouched."""
+    if folder.exists() or folder.is_symlink():
+        fresh_subdir(folder, "cleared")
+        remove_own(folder)
+
+
 def remove_own(folder: Path) -> bool:
     """Remove ``folder`` if the harness made it (it carries the marker); True when it was removed."""
     if folder.is_dir() and not folder.is_symlink() and (folder / MARKER).is_file() and is_ours(folder):

@@ -39,7 +39,7 @@ from rnnbench.verdict.code_versions import (
     this_version,
 )
 from rnnbench.verdict.compare import NOT_GATED, REGRESSION, Comparison, Finding, compare_runs
-from rnnbench.verdict.confirm import confirm_flags, speed_flagged
+from rnnbench.verdict.confirm import SecondLook, confirm_flags, speed_flagged, stands_unlooked
 from rnnbench.verdict.thresholds import ALPHA, GATE_MAX_SLOWDOWN
 
 #: Rounds per cell and version. Each round is one process per version (about 15 s for a regress cell
@@ -314,13 +314,20 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
 
 def confirm_by_second_ab(first: Comparison, cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersion,
                          work: Path, *, rounds: int = AB_ROUNDS, max_slowdown: float = GATE_MAX_SLOWDOWN,
-                         alpha: float = ALPHA, quiet: bool = False) -> None:
+                         alpha: float = ALPHA, quiet: bool = False) -> dict[str, SecondLook]:
     """Time the cells ``first`` (an A/B) flags for speed in a second A/B under ``work``; keep each flag
-    only where the second repeats it (bench/verdict/confirm.py says why)."""
+    only where the second repeats it (bench/verdict/confirm.py says why). Returns each flagged cell's
+    :class:`SecondLook` (empty: nothing was flagged). A second A/B that cannot run leaves the flags standing."""
     flagged = speed_flagged(first)
     if not flagged:
-        return
-    again = run_ab([c for c in cells if c.cell_id in flagged], spec, base, new, work, rounds=rounds,
-                   max_slowdown=max_slowdown, alpha=alpha, quiet=quiet)
-    confirm_flags(first.findings, again.findings, "a second A/B")
+        return {}
+    try:
+        again = run_ab([c for c in cells if c.cell_id in flagged], spec, base, new, work, rounds=rounds,
+                       max_slowdown=max_slowdown, alpha=alpha, quiet=quiet)
+    except ABUnavailable as exc:
+        return stands_unlooked(first.findings, flagged, "a second A/B", str(exc))
+    looks = confirm_flags(first.findings, again.findings, "a second A/B")
     first.notes.append(f"{len(flagged)} cell(s) flagged for speed by the A/B were timed again in {work}")
+    # Its own notes too (a base that failed some rounds), but not its timing line or one said already.
+    first.notes.extend(n for n in again.notes if not n.startswith("speed: A/B of ") and n not in first.notes)
+    return looks

@@ -5,7 +5,8 @@ and asv's ``find`` do, where each probe is a same-machine judgement of one commi
 (bench/verdict/ab.py: both exported from git and installed apart, run through their own ``rnnbench run``):
 
 * speed (the default): an A/B of the commit against GOOD in interleaved rounds, judged by compare's
-  rule (threshold and test, q-values over the cells); any cell slower is a **bad** probe;
+  rule (threshold and test, q-values over the cells); any cell slower, and slower again in a second A/B
+  of the flagged cells, is a **bad** probe;
 * ``--metric accuracy``: each version trains the cells once (accuracy is deterministic on one machine)
   and a test-accuracy drop beyond the threshold in any cell is **bad**.
 
@@ -28,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from rnnbench.reporting.text import md_text
 from rnnbench.storage import ownership
 from rnnbench.verdict import ab, code_versions
 from rnnbench.verdict.compare import NOT_GATED, REGRESSION, UNCHANGED, Finding
-from rnnbench.verdict.confirm import speed_flagged
+from rnnbench.verdict.confirm import CLEARED, CONFIRMED, STANDS, SecondLook
 from tabulate import tabulate
 
 BAD, GOOD, SKIPPED, AMBIGUOUS = "bad", "good", "skipped", "ambiguous"
@@ -64,7 +65,7 @@ class Probe:
     outcome: str  # BAD | GOOD | SKIPPED | AMBIGUOUS
     why: str  # the evidence, one line
     seconds: float = 0.0
-    attempts: int = 1  # A/Bs (a flagged cell's second A/B included) or trainings it took
+    runs: int = 1  # speed: the A/Bs it took (a flagged cell's second A/B included); accuracy: its judgements
 
 
 @dataclass
@@ -156,8 +157,11 @@ def _timed_out(f: Finding) -> bool:
     return "timed out" in f.note or "took over" in f.note
 
 
-def classify_speed(findings: list[Finding], max_slowdown: float) -> tuple[str, str]:
-    """A probe's outcome from its A/B findings, and the evidence in one line."""
+def classify_speed(findings: list[Finding], max_slowdown: float,
+                   second: Mapping[str, SecondLook] | None = None) -> tuple[str, str]:
+    """A probe's outcome from its A/B findings (after ``second``, the flagged cells' second A/B, by cell id:
+    ab.confirm_by_second_ab), and the evidence in one line."""
+    second = second or {}
     measured = [f for f in findings if f.check == "speed" and isinstance(f.new, float) and isinstance(f.baseline, float)]
     timed_out = [f for f in findings if f.verdict == REGRESSION and f not in measured and _timed_out(f)]
     failed = [f for f in findings if f.verdict == REGRESSION and f not in measured and f not in timed_out]
@@ -171,17 +175,18 @@ def classify_speed(findings: list[Finding], max_slowdown: float) -> tuple[str, s
     if base_failed:
         raise BadInput(f"GOOD's code cannot time {base_failed[0].cell}: {base_failed[0].note}")
     if timed_out or any(f.verdict == REGRESSION for f in measured):
-        confirmed = [next((part for part in f.note.split("; ") if part.startswith("confirmed by ")), "") for f in measured]
-        why = [", ".join(filter(None, [figure(f), c])) for f, c in zip(measured, confirmed, strict=True) if f.verdict == REGRESSION]
+        after = {CONFIRMED: "confirmed by a second A/B ({})", STANDS: "a second A/B gave no figure ({}): it stands"}
+        why = [", ".join(filter(None, [figure(f), after[look.outcome].format(look.gave) if (look := second.get(f.cell_id)) else ""]))
+               for f in measured if f.verdict == REGRESSION]
         why += [f"{f.cell}: timed out (counts as slow)" for f in timed_out]
         return BAD, "slower: " + "; ".join(why)
     if failed:
         return SKIPPED, f"its cells fail: {failed[0].cell}: {failed[0].note}"
     undecided = [f for f in measured if f.verdict == UNCHANGED and f.new / f.baseline < 1 - max_slowdown]
-    cleared = [f for f in undecided if "not confirmed: " in f.note]
+    cleared = [f for f in undecided if f.cell_id in second and second[f.cell_id].outcome == CLEARED]
     if cleared:
         return AMBIGUOUS, "slower in one A/B, not in a second: " + "; ".join(
-            f"{figure(f)}, then {f.note.partition('not confirmed: a second A/B gave ')[2] or f.note}" for f in cleared)
+            f"{figure(f)}, then {second[f.cell_id].gave}" for f in cleared)
     if undecided:
         return AMBIGUOUS, "beyond the threshold but not significant: " + "; ".join(figure(f) for f in undecided)
     return GOOD, "not slower: " + evidence
@@ -230,7 +235,7 @@ class Judge:
         try:
             version = self.install(commit, "new")
         except ab.ABUnavailable as exc:
-            return Probe(commit, SKIPPED, f"does not install or start: {exc}", time.perf_counter() - start)
+            return Probe(commit, SKIPPED, f"does not install or start: {exc}", time.perf_counter() - start, runs=0)
         attempts, runs, (outcome, why) = 0, 0, (AMBIGUOUS, "")
         while attempts < 2 and outcome == AMBIGUOUS:  # an undecided probe is run once more, then left ambiguous
             attempts += 1
@@ -249,14 +254,13 @@ class Judge:
         settings = {"rounds": self.rounds, "max_slowdown": self.max_slowdown, "alpha": self.alpha, "quiet": self.quiet}
         try:
             result = ab.run_ab(self.cells, self.spec, self.good, version, work, **settings)
-            flagged = bool(speed_flagged(result))
-            # A flag stands only if a second A/B repeats it (verdict/confirm.py); one it clears leaves the cell
-            # beyond the threshold but unchanged, which classify_speed calls ambiguous.
-            ab.confirm_by_second_ab(result, self.cells, self.spec, self.good, version, work.with_name(f"{work.name}-confirm"),
-                                    **settings)
         except ab.ABUnavailable as exc:
             raise BadInput(f"GOOD's code timed no cell: {exc}") from None
-        return *classify_speed(result.findings, self.max_slowdown), 1 + flagged
+        # A flag stands only if a second A/B repeats it (verdict/confirm.py); one it clears leaves the cell
+        # beyond the threshold but unchanged, which classify_speed calls undecided.
+        second = ab.confirm_by_second_ab(result, self.cells, self.spec, self.good, version,
+                                         work.with_name(f"{work.name}-confirm"), **settings)
+        return *classify_speed(result.findings, self.max_slowdown, second), 1 + bool(second)  # A/Bs run or tried
 
     def _accuracy(self, version: ab.CodeVersion, cell: Cell, name: str) -> float | str:
         return ab.run_version_accuracy(version, cell, self.spec, self.work / "accuracy" / name / cell.cell_id)
@@ -318,7 +322,7 @@ def to_markdown(b: Bisection, metric: str, seconds: float) -> str:
         listed = ", ".join(c.short for c in b.culprits)
         head = (f"**rnnbench bisect: the first {worse} commit is one of {listed}** (the ones before "
                 f"{b.culprits[-1].short} could not be judged)")
-    rows = [[i, p.commit.short, p.commit.date[:10], md_text(p.commit.subject[:50]), p.outcome, p.attempts,
+    rows = [[i, p.commit.short, p.commit.date[:10], md_text(p.commit.subject[:50]), p.outcome, p.runs,
              f"{p.seconds:.0f}", md_text(p.why)] for i, p in enumerate(b.probes, start=1)]
     table = tabulate(rows, headers=["probe", "commit", "date", "subject", "verdict", "runs", "s", "evidence"],
                      tablefmt="github", disable_numparse=True)

@@ -10,7 +10,8 @@ Which path runs:
   Only the first is a regression, and only an A/B tells it from the other two, so a cell flagged for
   speed is timed again by an A/B of the baseline's commit against this code on this machine
   (bench/verdict/ab.py), and its speed regression stands only if the A/B confirms it (and, for a cell that
-  A/B flags, a second A/B as on the A/B path: one slow spell during one version's rounds can flag a cell).
+  A/B flags, a second A/B as on the A/B path: one slow spell during one version's rounds can flag a cell;
+  bench/verdict/confirm.py).
   Where no A/B is possible, the flagged cells are rerun instead, which tells a slow spell but not a
   slower machine.
 * **A/B** (the baseline comes from another machine, or ``--base REF`` names a revision): speed recorded
@@ -40,7 +41,7 @@ from pathlib import Path
 from rnnbench.config.spec import SweepSpec
 from rnnbench.errors import BadInput
 from rnnbench.execute.sweep import run_sweep
-from rnnbench.storage import environment
+from rnnbench.storage import environment, ownership
 from rnnbench.storage.store import Run, command_lock, load_run
 from rnnbench.verdict import ab
 from rnnbench.verdict.compare import (
@@ -54,6 +55,9 @@ from rnnbench.verdict.compare import (
 )
 from rnnbench.verdict.confirm import confirm_flags, measured_speed, speed_flagged
 from rnnbench.verdict.thresholds import ALPHA, GATE_MAX_SLOWDOWN, MAX_ACCURACY_DROP, check_thresholds
+
+#: The folders of ``--out`` where flagged cells are timed again (by a rerun, an A/B, a second A/B).
+CONFIRMATION_DIRS = ("confirm", "ab-confirm", "ab-confirm-2")
 
 
 def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str | None = None,
@@ -69,6 +73,8 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
     differences = environment.differences(recorded, environment.collect(), spec.all_backends)
     gate = GateRun(base, recorded, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet, rounds)
     with command_lock(out, "gate", inputs=[baseline]):
+        for confirmation in CONFIRMATION_DIRS:  # written only when a cell is flagged: none may stay from an earlier gate
+            ownership.make_way(out / confirmation)
         if base_ref is None and not differences:
             return _same_machine(gate)
         return _ab_gate(gate, differences, base_ref)
@@ -147,7 +153,7 @@ def _same_machine(gate: GateRun) -> Comparison:
     # one version's rounds can flag a cell (GRU at -16.9% in one run of unchanged code on this VM).
     gate.confirm(again, cells, base_code, new_code, out / "ab-confirm-2")
     confirm_flags(result.findings, again.findings, "an A/B with the baseline's commit",
-               cleared="this machine, not the code, is slower than the baseline's")
+                  cleared="this machine, not the code, is slower than the baseline's")
     result.notes.append(f"{len(flagged)} cell(s) flagged for speed were timed again by an A/B of the baseline's commit "
                         f"({ref[:10]}) against this code on this machine, in {out / 'ab-confirm'}: a slower machine slows "
                         "both versions, slower code only the new one")
@@ -159,8 +165,6 @@ def _accuracy_against_base_here(gate: GateRun, result: Comparison, cells, base_c
     """Train each accuracy cell once with the base's code on this machine and judge the new code's test
     accuracy against it; the committed baseline's verdict becomes information. A cell the base cannot
     train here keeps the committed baseline's verdict, with the reason."""
-    from rnnbench.storage import ownership
-
     trained = [c for c in cells if c.epochs]
     if trained:
         ownership.fresh_subdir(work, "A/B accuracy")
