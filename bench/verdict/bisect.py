@@ -39,7 +39,7 @@ from rnnbench.reporting.text import md_text
 from rnnbench.storage import ownership
 from rnnbench.verdict import ab, code_versions
 from rnnbench.verdict.compare import NOT_GATED, REGRESSION, UNCHANGED, Finding
-from rnnbench.verdict.confirm import CLEARED, CONFIRMED, STANDS, SecondLook
+from rnnbench.verdict.confirm import CLEARED, CONFIRMED, SecondLook
 from tabulate import tabulate
 
 BAD, GOOD, SKIPPED, AMBIGUOUS = "bad", "good", "skipped", "ambiguous"
@@ -171,13 +171,18 @@ def classify_speed(findings: list[Finding], max_slowdown: float,
         q = "" if f.q_value is None else f", q {f.q_value:.2g}"
         return f"{f.cell}: {f.change}" + ("" if f.p_value is None else f" (p {f.p_value:.2g}{q})")
 
+    def after_second(f: Finding) -> str:
+        look = second.get(f.cell_id)
+        if look is None:
+            return ""
+        return (f"confirmed by a second A/B ({look.gave})" if look.outcome == CONFIRMED
+                else f"a second A/B gave no figure ({look.gave}): it stands")
+
     evidence = "; ".join(figure(f) for f in measured)
     if base_failed:
         raise BadInput(f"GOOD's code cannot time {base_failed[0].cell}: {base_failed[0].note}")
     if timed_out or any(f.verdict == REGRESSION for f in measured):
-        after = {CONFIRMED: "confirmed by a second A/B ({})", STANDS: "a second A/B gave no figure ({}): it stands"}
-        why = [", ".join(filter(None, [figure(f), after[look.outcome].format(look.gave) if (look := second.get(f.cell_id)) else ""]))
-               for f in measured if f.verdict == REGRESSION]
+        why = [", ".join(filter(None, [figure(f), after_second(f)])) for f in measured if f.verdict == REGRESSION]
         why += [f"{f.cell}: timed out (counts as slow)" for f in timed_out]
         return BAD, "slower: " + "; ".join(why)
     if failed:
