@@ -94,15 +94,6 @@ def test_making_way_clears_an_earlier_folder_of_ours_and_refuses_a_users(tmp_pat
     assert (tmp_path / "confirm" / "keep.txt").read_text() == "mine\n"
 
 
-def test_case_2_ab_refuses_a_users_confirm_folder_before_timing_anything(tmp_path, capsys):
-    u = tmp_path / "U"
-    ownership.claim(u, "rnnbench ab output")  # an earlier A/B's folder
-    _users_folder(u, {"confirm/keep.txt": "mine\n"})
-    before = _snapshot(u / "confirm")
-    _one_line_exit_2(main(["ab", "HEAD", *TINY, "--epochs", "0", "--rounds", "1", "--out", str(u)]), capsys, "confirm")
-    assert _snapshot(u / "confirm") == before and not (u / "base-code").exists()  # refused before any work
-
-
 # --- the cases 1-6 ---------------------------------------------------------------------------
 
 def test_case_1_a_folder_with_its_own_run_json_is_not_a_run_directory(tmp_path, capsys):
@@ -119,13 +110,15 @@ def test_case_2_ab_deletes_nothing_of_the_users(tmp_path, capsys):
     assert _snapshot(u) == before
 
 
-def test_case_2_inside_an_ab_folder_of_ours_a_users_subfolder_is_refused_not_deleted(tmp_path, capsys):
+@pytest.mark.parametrize("folder", ["base-code", "confirm"])
+def test_case_2_inside_an_ab_folder_of_ours_a_users_subfolder_is_refused_not_deleted(tmp_path, capsys, folder):
     u = tmp_path / "U"
     ownership.claim(u, "rnnbench ab output")  # an earlier A/B's folder
-    _users_folder(u, {"base-code/keep.txt": "mine\n"})
-    before = _snapshot(u / "base-code")
-    _one_line_exit_2(main(["ab", "HEAD", *TINY, "--epochs", "0", "--rounds", "1", "--out", str(u)]), capsys, "base-code")
-    assert _snapshot(u / "base-code") == before
+    _users_folder(u, {f"{folder}/keep.txt": "mine\n"})
+    before = _snapshot(u / folder)
+    _one_line_exit_2(main(["ab", "HEAD", *TINY, "--epochs", "0", "--rounds", "1", "--out", str(u)]), capsys, folder)
+    assert _snapshot(u / folder) == before
+    assert folder == "base-code" or not (u / "base-code").exists()  # confirm/ is refused before any work
 
 
 def test_case_3_gate_refuses_a_foreign_folder_before_any_lock(tmp_path, capsys):
