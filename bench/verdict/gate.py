@@ -103,14 +103,15 @@ class GateRun:
         return compare_runs(self.base, new, self.max_slowdown, self.max_accuracy_drop, self.alpha, only=only,
                             skipped_is_regression=skipped_is_regression)
 
+    def _ab_settings(self) -> dict:
+        return {"rounds": self.rounds, "max_slowdown": self.max_slowdown, "alpha": self.alpha, "quiet": self.quiet}
+
     def ab(self, cells, base_code, new_code, work: Path) -> Comparison:
-        return ab.run_ab(cells, self.spec, base_code, new_code, work, rounds=self.rounds, max_slowdown=self.max_slowdown,
-                         alpha=self.alpha, quiet=self.quiet)
+        return ab.run_ab(cells, self.spec, base_code, new_code, work, **self._ab_settings())
 
     def confirm(self, first: Comparison, cells, base_code, new_code, work: Path) -> None:
         """The speed flags of ``first`` (an A/B) kept only where a second A/B under ``work`` repeats them."""
-        ab.confirm_by_second_ab(first, cells, self.spec, base_code, new_code, work, rounds=self.rounds,
-                                max_slowdown=self.max_slowdown, alpha=self.alpha, quiet=self.quiet)
+        ab.confirm_by_second_ab(first, cells, self.spec, base_code, new_code, work, **self._ab_settings())
 
 
 def _baseline_commit(base: Run, recorded: dict) -> str:
