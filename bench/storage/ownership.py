@@ -140,13 +140,7 @@ def output_dir(out: Path | str, kind: str, inputs: Iterable[Path | str] = (), fl
 def fresh_subdir(folder: Path, kind: str) -> Path:
     """An empty ``folder`` (inside one of ours), marked as ours: a previous one the harness made is
     removed first; one it did not make is refused, untouched."""
-    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-        raise BadInput(f"{str(folder)!r} exists and is not a folder rnnbench made; it was left as it is: move it away")
-    if folder.exists():
-        if not is_ours(folder):
-            raise BadInput(f"{str(folder)!r} exists and rnnbench did not make it (no {MARKER} marker); it was "
-                           "left as it is: move it away or choose another --out")
-        shutil.rmtree(folder)
+    make_way(folder)
     folder.mkdir(parents=True)
     mark(folder, kind)
     return folder
@@ -171,12 +165,16 @@ def own_subdir(folder: Path, kind: str) -> Path:
 
 
 def make_way(folder: Path) -> None:
-    """Clear the way for a subfolder a command may or may not write this time (a flagged cell's second
-    A/B): an earlier one of ours is removed, so no stale timings stay beside this run's; one the harness
-    did not make is refused before any work, untouched."""
-    if folder.exists() or folder.is_symlink():
-        fresh_subdir(folder, "cleared")
-        remove_own(folder)
+    """Clear the way for a subfolder a command writes (now, or only if needed: a flagged cell's second
+    A/B): an earlier one of ours is removed, so no stale files stay beside this run's; anything else of
+    that name is refused before any work, untouched."""
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise BadInput(f"{str(folder)!r} exists and is not a folder rnnbench made; it was left as it is: move it away")
+    if folder.exists():
+        if not is_ours(folder):
+            raise BadInput(f"{str(folder)!r} exists and rnnbench did not make it (no {MARKER} marker); it was "
+                           "left as it is: move it away or choose another --out")
+        shutil.rmtree(folder)
 
 
 def remove_own(folder: Path) -> bool:
