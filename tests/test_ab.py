@@ -203,7 +203,7 @@ def test_rounds_alternate_which_version_goes_first(tmp_path):
         return ab.Timing([1000.0], np.full(10, 0.032))
 
     base, new = (ab.CodeVersion(label, "x", None, None, "rnnbench.cli:main") for label in ("base", "new"))
-    ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", rounds=2, quiet=True, runner=runner)
+    ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", ab.ABSettings(rounds=2, quiet=True), runner=runner)
     assert calls == [("base", "lstm"), ("new", "lstm"), ("new", "gru"), ("base", "gru"),
                      ("new", "lstm"), ("base", "lstm"), ("base", "gru"), ("new", "gru")]
 
@@ -219,7 +219,7 @@ def test_each_rounds_change_is_shown_so_a_slow_spell_stands_out(tmp_path):
         return ab.Timing([rate, rate], np.full(20, 32 / rate))
 
     base, new = (ab.CodeVersion(label, "x", None, None, "rnnbench.cli:main") for label in ("base", "new"))
-    result = ab.run_ab(SPEC.expand()[:1], SPEC, base, new, tmp_path / "ab", rounds=3, quiet=True, runner=runner)
+    result = ab.run_ab(SPEC.expand()[:1], SPEC, base, new, tmp_path / "ab", ab.ABSettings(rounds=3, quiet=True), runner=runner)
     (finding,) = result.findings
     assert "by round: +1.0%, -50.0%, -1.0%" in finding.note
     assert ab.round_changes([ab.Timing([1.0], np.ones(1))], [ab.Timing([2.0], np.ones(1))], 1) == ""  # one round: the change itself
@@ -269,7 +269,7 @@ def test_a_cell_the_base_cannot_time_is_not_gated_and_one_the_new_code_cannot_ti
         return ab.Timing([1000.0, 1010.0], np.full(20, 0.032))
 
     base, new = (ab.CodeVersion(label, "x", None, None, "rnnbench.cli:main") for label in ("base", "new"))
-    result = ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", rounds=1, quiet=True, runner=runner)
+    result = ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", ab.ABSettings(rounds=1, quiet=True), runner=runner)
     verdicts = {f.cell.split("/")[0]: (f.verdict, f.note) for f in result.findings}
     assert verdicts["lstm"][0] == "not gated" and "base broke" in verdicts["lstm"][1]
     assert verdicts["gru"][0] == "regression" and "new broke" in verdicts["gru"][1]
@@ -392,7 +392,7 @@ def test_a_new_side_that_fails_in_some_rounds_is_a_regression(tmp_path):
         return ab.Timing([1000.0, 1001.0], np.full(20, 0.032))
 
     base, new = (ab.CodeVersion(label, "x", None, None, "rnnbench.cli:main") for label in ("base", "new"))
-    result = ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", rounds=3, quiet=True, runner=runner)
+    result = ab.run_ab(SPEC.expand(), SPEC, base, new, tmp_path / "ab", ab.ABSettings(rounds=3, quiet=True), runner=runner)
     assert any(f.check == "status" and f.verdict == "regression" and "failed in" in f.note for f in result.findings)
 
 

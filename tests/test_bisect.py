@@ -99,7 +99,7 @@ def test_an_undecided_probe_is_run_once_more(monkeypatch, tmp_path):
 def _judge_with(monkeypatch, tmp_path, answers: list[list[Finding]]) -> bisect.Judge:
     """A speed judge whose A/Bs (the first, and a flagged cell's second) give ``answers`` in turn."""
     monkeypatch.setattr(bisect.ab, "run_ab", lambda *a, **k: Comparison(title="ab", findings=answers.pop(0)))
-    judge = bisect.Judge(tmp_path, tmp_path, [], None, "speed", 1, 0.15, 0.02, 0.01, True)
+    judge = bisect.Judge(tmp_path, tmp_path, [], None, "speed", 0.02, bisect.ab.ABSettings(1, 0.15, 0.01, True))
     monkeypatch.setattr(judge, "install", lambda commit, label: None)
     return judge
 
@@ -134,7 +134,7 @@ def test_accuracy_probes_compare_each_cell_with_goods_training(monkeypatch, tmp_
                                              {"lstm": "failed: boom", "gru": 0.75}), strict=True):
         trained[commit.short] = figures
     monkeypatch.setattr(bisect.ab, "run_version_accuracy", lambda version, cell, spec, out: trained[out.parent.name][cell.model])
-    judge = bisect.Judge(tmp_path, tmp_path, cells, spec, "accuracy", 1, 0.15, 0.02, 0.01, True)
+    judge = bisect.Judge(tmp_path, tmp_path, cells, spec, "accuracy", 0.02, bisect.ab.ABSettings(1, 0.15, 0.01, True))
     monkeypatch.setattr(judge, "install", lambda commit, label: None)
     judge.prepare(commits[0])
     assert judge(commits[1]).outcome == GOOD  # 0.01 lower: within the threshold

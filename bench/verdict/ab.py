@@ -47,6 +47,18 @@ from rnnbench.verdict.thresholds import ALPHA, GATE_MAX_SLOWDOWN
 AB_ROUNDS = 3
 
 
+@dataclass(frozen=True)
+class ABSettings:
+    """How an A/B times and judges, the same for its first look and its second: rounds per cell and
+    version, the slowdown it flags (a fraction), the significance level of its test, and whether it
+    prints each timing. The gate, ``rnnbench ab`` and bisect each build one from their options."""
+
+    rounds: int = AB_ROUNDS
+    max_slowdown: float = GATE_MAX_SLOWDOWN
+    alpha: float = ALPHA
+    quiet: bool = False
+
+
 def check_rounds(rounds: int) -> None:
     """BadInput unless ``rounds`` is a usable round count (checked before anything runs)."""
     if rounds < 1:
@@ -284,26 +296,27 @@ def _failures(result: Comparison, cells: list[Cell], a: Run, b: Run, done: Round
                                 f"of {rounds} rounds ({failed_base})")
 
 
-def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersion, work: Path, *,
-           rounds: int = AB_ROUNDS, max_slowdown: float = GATE_MAX_SLOWDOWN, alpha: float = ALPHA, quiet: bool = False,
-           runner: CellRunner | None = None) -> Comparison:
+def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersion, work: Path,
+           settings: ABSettings = ABSettings(), *, runner: CellRunner | None = None) -> Comparison:
     """Time ``cells`` with both versions in interleaved rounds under ``work`` and compare their speed.
 
     A cell the base cannot time is reported as not gated, with the base's own error, and a base that
     times no cell at all makes the whole A/B unavailable (:class:`ABUnavailable`); a cell the new code
     cannot time, or fails to in some rounds, is a regression. ``runner`` defaults to :func:`run_version_cell`.
     """
+    rounds, max_slowdown = settings.rounds, settings.max_slowdown
     check_rounds(rounds)
     ownership.fresh_subdir(work, "A/B timings")  # a folder of that name rnnbench did not make is refused
     start = time.perf_counter()
-    done = time_rounds(cells, spec, base, new, work, rounds, runner or run_version_cell, quiet)
+    done = time_rounds(cells, spec, base, new, work, rounds, runner or run_version_cell, settings.quiet)
     if not done.timings[base.label]:
         first = next(iter(done.errors[base.label].values()), "no cell to time")
         raise ABUnavailable(f"the base code timed no cell ({first})")
     meta = RunMeta()  # one machine for both sides: nothing to normalise
     a = _pooled(work / base.label, cells, done.timings[base.label], spec.cell_threads, meta)
     b = _pooled(work / new.label, cells, done.timings[new.label], spec.cell_threads, meta)
-    result = Comparison(title="rnnbench ab", findings=_speed_findings(a, b, done, base, new, rounds, max_slowdown, alpha))
+    result = Comparison(title="rnnbench ab", findings=_speed_findings(a, b, done, base, new, rounds, max_slowdown,
+                                                                          settings.alpha))
     _failures(result, cells, a, b, done, base, new, rounds)
     if base.commit and new.commit and base.commit == new.commit:
         result.notes.append("base and new are the same commit: this A/B measures the machine's noise, not a change")
@@ -313,8 +326,7 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
 
 
 def confirm_by_second_ab(first: Comparison, cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersion,
-                         work: Path, *, rounds: int = AB_ROUNDS, max_slowdown: float = GATE_MAX_SLOWDOWN,
-                         alpha: float = ALPHA, quiet: bool = False) -> dict[str, SecondLook]:
+                         work: Path, settings: ABSettings = ABSettings()) -> dict[str, SecondLook]:
     """Time the cells ``first`` (an A/B) flags for speed in a second A/B under ``work``; keep each flag
     only where the second repeats it (bench/verdict/confirm.py says why). Returns each flagged cell's
     :class:`SecondLook` (empty: nothing was flagged). A second A/B that cannot run leaves the flags standing."""
@@ -322,8 +334,7 @@ def confirm_by_second_ab(first: Comparison, cells: list[Cell], spec: SweepSpec, 
     if not flagged:
         return {}
     try:
-        again = run_ab([c for c in cells if c.cell_id in flagged], spec, base, new, work, rounds=rounds,
-                       max_slowdown=max_slowdown, alpha=alpha, quiet=quiet)
+        again = run_ab([c for c in cells if c.cell_id in flagged], spec, base, new, work, settings)
     except ABUnavailable as exc:
         return stands_unlooked(first.findings, flagged, "a second A/B", str(exc))
     looks = confirm_flags(first.findings, again.findings, "a second A/B")

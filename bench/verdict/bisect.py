@@ -206,11 +206,8 @@ class Judge:
     cells: list[Cell]
     spec: SweepSpec
     metric: str
-    rounds: int
-    max_slowdown: float
     max_accuracy_drop: float
-    alpha: float
-    quiet: bool
+    settings: ab.ABSettings
     good: ab.CodeVersion | None = None
     good_accuracy: dict[str, float] = field(default_factory=dict)
 
@@ -235,7 +232,7 @@ class Judge:
 
     def __call__(self, commit: Commit) -> Probe:
         start = time.perf_counter()
-        if not self.quiet:
+        if not self.settings.quiet:
             print(f"probe {commit.short} {commit.subject[:60]}", flush=True)
         try:
             version = self.install(commit, "new")
@@ -247,7 +244,7 @@ class Judge:
             outcome, why, n = self._judge(version, commit, attempts)
             runs += n
         probe = Probe(commit, outcome, why, time.perf_counter() - start, runs)
-        if not self.quiet:
+        if not self.settings.quiet:
             print(f"  {outcome}: {why}", flush=True)
         return probe
 
@@ -256,16 +253,15 @@ class Judge:
         if self.metric == ACCURACY:
             return *self._judge_accuracy(version, commit), 1
         work = self.work / "cells" / f"{commit.short}-{attempt}"
-        settings = {"rounds": self.rounds, "max_slowdown": self.max_slowdown, "alpha": self.alpha, "quiet": self.quiet}
         try:
-            result = ab.run_ab(self.cells, self.spec, self.good, version, work, **settings)
+            result = ab.run_ab(self.cells, self.spec, self.good, version, work, self.settings)
         except ab.ABUnavailable as exc:
             raise BadInput(f"GOOD's code timed no cell: {exc}") from None
         # A flag stands only if a second A/B repeats it (verdict/confirm.py); one it clears leaves the cell
         # beyond the threshold but unchanged, which classify_speed calls undecided.
         second = ab.confirm_by_second_ab(result, self.cells, self.spec, self.good, version,
-                                         work.with_name(f"{work.name}-confirm"), **settings)
-        return *classify_speed(result.findings, self.max_slowdown, second), 1 + bool(second)  # A/Bs run or tried
+                                         work.with_name(f"{work.name}-confirm"), self.settings)
+        return *classify_speed(result.findings, self.settings.max_slowdown, second), 1 + bool(second)  # A/Bs run or tried
 
     def _accuracy(self, version: ab.CodeVersion, cell: Cell, name: str) -> float | str:
         return ab.run_version_accuracy(version, cell, self.spec, self.work / "accuracy" / name / cell.cell_id)
@@ -296,7 +292,8 @@ def bisect(root: Path, good: str, bad: str, cells: list[Cell], spec: SweepSpec, 
     bisection = Bisection(g, b, commits)
     if judge is None:
         ownership.fresh_subdir(work, "bisect work")  # a folder of that name rnnbench did not make is refused
-        judge = Judge(root, work.resolve(), cells, spec, metric, rounds, max_slowdown, max_accuracy_drop, alpha, quiet)
+        judge = Judge(root, work.resolve(), cells, spec, metric, max_accuracy_drop,
+                      ab.ABSettings(rounds, max_slowdown, alpha, quiet))
         judge.prepare(g)
     search(bisection, judge)
     first = bisection.probes[0]

@@ -71,7 +71,7 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
     out = Path(out)
     recorded = base.meta.environment
     differences = environment.differences(recorded, environment.collect(), spec.all_backends)
-    gate = GateRun(base, recorded, spec, out, preset, max_slowdown, max_accuracy_drop, alpha, quiet, rounds)
+    gate = GateRun(base, recorded, spec, out, preset, max_accuracy_drop, ab.ABSettings(rounds, max_slowdown, alpha, quiet))
     with command_lock(out, "gate", inputs=[baseline]):
         for confirmation in CONFIRMATION_DIRS:  # written only when a cell is flagged: none may stay from an earlier gate
             ownership.make_way(out / confirmation)
@@ -83,35 +83,30 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
 @dataclass(frozen=True)
 class GateRun:
     """What every path of one gate shares: the baseline (its run and recorded environment), the sweep and
-    its run directory, the thresholds, and the A/B's rounds."""
+    its run directory, the accuracy threshold, and the A/B's settings (whose slowdown threshold, alpha
+    and quietness the same-machine comparison and the sweep use too)."""
 
     base: Run
     recorded: dict
     spec: SweepSpec
     out: Path
     preset: str | None
-    max_slowdown: float
     max_accuracy_drop: float
-    alpha: float
-    quiet: bool
-    rounds: int
+    settings: ab.ABSettings
 
     def sweep(self, out: Path, spec: SweepSpec | None = None, only: set[str] | None = None) -> None:
-        run_sweep(spec or self.spec, out, preset=self.preset, force=True, quiet=self.quiet, only=only)
+        run_sweep(spec or self.spec, out, preset=self.preset, force=True, quiet=self.settings.quiet, only=only)
 
     def compare(self, new: Run, only: set[str], skipped_is_regression: bool = False) -> Comparison:
-        return compare_runs(self.base, new, self.max_slowdown, self.max_accuracy_drop, self.alpha, only=only,
+        return compare_runs(self.base, new, self.settings.max_slowdown, self.max_accuracy_drop, self.settings.alpha, only=only,
                             skipped_is_regression=skipped_is_regression)
 
-    def _ab_settings(self) -> dict:
-        return {"rounds": self.rounds, "max_slowdown": self.max_slowdown, "alpha": self.alpha, "quiet": self.quiet}
-
     def ab(self, cells, base_code, new_code, work: Path) -> Comparison:
-        return ab.run_ab(cells, self.spec, base_code, new_code, work, **self._ab_settings())
+        return ab.run_ab(cells, self.spec, base_code, new_code, work, self.settings)
 
     def confirm(self, first: Comparison, cells, base_code, new_code, work: Path) -> None:
         """The speed flags of ``first`` (an A/B) kept only where a second A/B under ``work`` repeats them."""
-        ab.confirm_by_second_ab(first, cells, self.spec, base_code, new_code, work, **self._ab_settings())
+        ab.confirm_by_second_ab(first, cells, self.spec, base_code, new_code, work, self.settings)
 
 
 def _baseline_commit(base: Run, recorded: dict) -> str:
