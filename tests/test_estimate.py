@@ -11,7 +11,7 @@ from rnnbench.config import estimate
 from rnnbench.config.spec import SweepSpec
 from rnnbench.execute import sweep
 from rnnbench.execute.executor import CellOutcome
-from rnnbench.execute.progress import Progress
+from rnnbench.execute.progress import PACE_PRIOR_S, Progress
 
 HERE = {"host": "vm", "cpu": {"model": "AMD EPYC", "flags": ["avx"], "logical_cores": 2}, "gpus": [], "python": "3.11.7",
         "packages": {"keras": "3.15.1", "tensorflow": "2.21.0"}, "git_commit": "aaa", "started_at": "2026-11-29T20:00:00+00:00"}
@@ -62,12 +62,36 @@ def test_throughput_scales_with_maxlen_and_batch_and_an_unknown_model_takes_the_
 def test_a_forked_cell_costs_the_start_up_of_forked_cells():
     """Forked and spawned cells start in 0.15 s and 3.4 s here: each is estimated from cells started its way."""
     model = estimate.CostModel([_row(), _row(launch="fork", startup_s=0.2, maxlen=101)])
-    assert model.estimate(_cell(), launch="fork").seconds == pytest.approx(0.2 + 1.0 + 5.0)
-    assert model.estimate(_cell(), launch="spawn").seconds == pytest.approx(3.0 + 1.0 + 5.0)
+    assert model.estimate(_cell(), started="fork").seconds == pytest.approx(0.2 + 1.0 + 5.0)
+    assert model.estimate(_cell(), started="spawn").seconds == pytest.approx(3.0 + 1.0 + 5.0)
     # a cell with several speed processes is spawned whatever --launch says
-    assert model.estimate(_cell(), processes=2, launch="fork").seconds == pytest.approx(2 * 9.0)
+    cell = _cell()
+    assert model.estimate_sweep([cell], processes=2, launch="fork")[cell.cell_id].seconds == pytest.approx(2 * 9.0)
+    # the first cell of a fork server also waits for the server's start, an import as a spawned cell's
+    assert model.estimate_sweep([cell], launch="fork")[cell.cell_id].seconds == pytest.approx(3.0 + 0.2 + 1.0 + 5.0)
     no_forked_rows = estimate.CostModel([_row()])
-    assert no_forked_rows.estimate(_cell(), launch="fork").seconds == pytest.approx(estimate.DEFAULTS["startup_fork_s"] + 6.0)
+    assert no_forked_rows.estimate(_cell(), started="fork").seconds == pytest.approx(estimate.DEFAULTS["startup_fork_s"] + 6.0)
+
+
+def test_beyond_the_fork_servers_cap_a_sweep_s_cells_are_estimated_as_spawned():
+    """The spawner serves at most MAX_FORK_SERVERS environments a slot (tests/test_fork_server.py); the cells
+    of a fifth seed start spawned, 3 s each here instead of 0.2 s, and the estimate knows it. Each of the
+    four servers' first cell waits for its start (3 s, a spawned cell's start-up)."""
+    cells = SweepSpec(models=("lstm",), maxlen=(100,), batch_size=(64, 128), epochs=0, speed_target_s=2.0,
+                      seeds=tuple(range(6))).expand()
+    assert [c.seed for c in cells[:6]] == [0, 1, 2, 3, 4, 5]  # seeds innermost: every environment before the second batch
+    model = estimate.CostModel([_row(), _row(launch="fork", startup_s=0.2, maxlen=101)])
+    seconds = {cid: e.seconds for cid, e in model.estimate_sweep(cells, launch="fork").items()}
+    assert [seconds[c.cell_id] for c in cells[:6]] == pytest.approx([9.2] * 4 + [9.0] * 2)  # servers start; spawned
+    assert [seconds[c.cell_id] for c in cells[6:]] == pytest.approx([6.2] * 4 + [9.0] * 2)  # forked; still spawned
+
+
+def test_a_model_s_own_trace_time_is_used_where_stored_cells_have_it():
+    model = estimate.CostModel([_row(), _row(model="gru", compile_s=4.0), _row(model="gru", compile_s=6.0)])
+    assert model.estimate(_cell()).seconds == pytest.approx(3.0 + 1.0 + 5.0)  # lstm's own 1.0 s
+    assert model.estimate(_cell(models=("gru",))).seconds == pytest.approx(3.0 + 5.0 + 5.0)  # gru's median
+    # a model no stored cell has: the median over all of them
+    assert model.estimate(_cell(models=("simple_rnn",))).seconds == pytest.approx(3.0 + 4.0 + 5.0)
 
 
 def test_describe_seconds():
@@ -124,14 +148,30 @@ def test_dry_run_counts_what_will_run_be_skipped_or_is_done_and_estimates_the_wa
 def test_progress_lines_carry_an_eta_corrected_by_the_cells_done():
     cells = SweepSpec(models=("lstm", "gru", "simple_rnn"), maxlen=(100,), epochs=0).expand()
     stream = io.StringIO()
-    progress = Progress(total=3, reused=0, quiet=False, stream=stream, estimate=lambda c: 10.0)
+    progress = Progress(total=3, reused=0, quiet=False, stream=stream, estimate=lambda cells: {c.cell_id: 10.0 for c in cells})
     progress.plan(cells, [])
     assert progress.eta_s(0.0) == 30.0
     progress.estimated_done = 10.0
-    assert progress.eta_s(20.0) == pytest.approx(40.0)  # the first cell took twice its estimate: so will the rest
+    # the first cell took twice its estimate: the rest will take longer, pulled toward the model by its prior
+    prior = PACE_PRIOR_S
+    assert progress.eta_s(20.0) == pytest.approx(20.0 * (20.0 + prior) / (10.0 + prior))
     progress.estimated_done = 0.0
     progress.advance(cells[0], "ok", None)
     assert ", eta " in stream.getvalue().splitlines()[-1]
     progress.advance(cells[1], "ok", None)
     progress.advance(cells[2], "ok", None)
     assert ", eta" not in stream.getvalue().splitlines()[-1]  # the last line: nothing left
+
+
+def test_the_eta_s_clock_starts_with_the_first_cell_not_with_the_data_and_calibration_before_it():
+    # The old rule divided the whole sweep's elapsed time by the first cell's estimate: 100 s of data
+    # preparation and calibration before a 10 s cell made an ETA ten times the time left.
+    cells = SweepSpec(models=("lstm", "gru", "simple_rnn"), maxlen=(100,), epochs=0).expand()
+    stream = io.StringIO()
+    progress = Progress(total=3, reused=0, quiet=False, stream=stream, estimate=lambda cells: {c.cell_id: 10.0 for c in cells})
+    progress.plan(cells, [])
+    progress.t0 -= 100.0
+    progress.start(cells[0])
+    progress.advance(cells[0], "ok", None)  # at once: as fast as estimated, or faster
+    line = stream.getvalue().splitlines()[-1]
+    assert line.startswith("[1/3 100s, eta ") and f"eta {estimate.describe_seconds(20.0 * PACE_PRIOR_S / (10.0 + PACE_PRIOR_S))}]" in line

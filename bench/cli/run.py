@@ -73,18 +73,20 @@ def dry_run(spec, out: Path, force: bool, retry_failed: bool, show_skipped: bool
     stored = load_run(out).cells if (out / "cells.csv").is_file() else {}
     todo, _ = resume_plan(stored, cells, force, retry_failed)
     pending = {c.cell_id for c in todo}
+    reasons = {c.cell_id: skip_reason(c) for c in todo}
     sources = reference_dirs(out)
-    model = CostModel(reference_rows(sources))
+    estimated = CostModel(reference_rows(sources)).estimate_sweep([c for c in todo if reasons[c.cell_id] is None],
+                                                                 spec.processes, requested_launch(spec))
     skipped, estimates = [], []
     for cell in cells:
         if cell.cell_id not in pending:
             print(cell.cell_id, cell.label, f"  done in {out}")
-        elif reason := skip_reason(cell):
+        elif reason := reasons[cell.cell_id]:
             skipped.append((cell.cell_id, cell.model, reason))
             if show_skipped:
                 print(cell.cell_id, cell.label, f"  skipped: {reason}")
         else:
-            estimates.append(model.estimate(cell, spec.processes, requested_launch(spec)))
+            estimates.append(estimated[cell.cell_id])
             print(cell.cell_id, cell.label, f"  ~{describe_seconds(estimates[-1].seconds)}")
     done = len(cells) - len(todo)
     print(f"\nplan: {len(cells)} cells: {len(estimates)} to run, {len(skipped)} skipped here, {done} already done in {out}")

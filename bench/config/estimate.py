@@ -6,8 +6,9 @@ prediction. The model takes each part from **reference rows**, ok cells stored i
 sweep's own ``--out`` first, then the committed reference runs under ``results/``):
 
 * fixed cost: the median ``startup_s`` of reference cells on the same backend started the same way
-  (forked or spawned: bench/config/launch.py, ``forks``) and ``compile_s`` with the
-  same XLA setting, and the speed phase at the reference cells' wall per second of ``speed_target_s``
+  (forked or spawned: bench/config/launch.py, ``forked_cells``, which knows the fork servers' cap; a new
+  server's own start, once per environment) and ``compile_s`` of the same model with the same XLA
+  setting (of any model where none is stored), and the speed phase at the reference cells' wall per second of ``speed_target_s``
   (warm-up, timed training, inference timing), once per speed process;
 * training: an epoch sees 80% of the training samples at the most similar reference cell's
   ``train_samples_per_s`` and predicts the other 20% (validation) at its ``infer_samples_per_s``, then the
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnbench.config.launch import forks
+from rnnbench.config.launch import fork_environment, forked_cells
 from rnnbench.config.spec import Cell
 
 #: Figures a cell falls back on where no stored cell informs it, from the ``default`` preset's run on the
@@ -92,6 +93,10 @@ class CostModel:
         # Rows from before the launch column were spawned.
         self._startup = _medians(self.rows, lambda r: (r.get("backend"), r.get("launch") or "spawn"), "startup_s")
         self._compile = _medians(self.rows, lambda r: (r.get("backend"), bool(r.get("jit_compile"))), "compile_s")
+        # A model's own trace where stored cells have one: it grows with the layers (in one sample of the full
+        # preset, with XLA: SimpleRNN 3.1 s, LSTM 4.7 s, 4 x SimpleRNN 7.9 s).
+        self._model_compile = _medians(self.rows, lambda r: (r.get("backend"), r.get("model"), bool(r.get("jit_compile"))),
+                                       "compile_s")
         # A speed phase's wall per second of speed target: warm-up, timed training, inference timing, FLOP count.
         factors = [(float(r["wall_s"]) - float(r["startup_s"]) - float(r["compile_s"])) / float(r["speed_target_s"])
                    for r in self.rows if not r.get("epochs") and int(r.get("processes") or 1) == 1
@@ -107,9 +112,28 @@ class CostModel:
         return min(candidates, key=lambda r: abs(math.log(int(r["batch_size"]) / cell.batch_size))
                    + abs(math.log(int(r["maxlen"]) / cell.maxlen)))
 
-    def estimate(self, cell: Cell, processes: int = 1, launch: str = "spawn") -> CellEstimate:
-        """Seconds ``cell`` will take (``processes`` of them time its speed), started as ``launch`` asks."""
-        how = "fork" if forks(cell, launch, processes) else "spawn"
+    def _start_up(self, backend: str, started: str) -> float:
+        return self._startup.get((backend, started), DEFAULTS["startup_fork_s" if started == "fork" else "startup_s"])
+
+    def estimate_sweep(self, cells: Sequence[Cell], processes: int = 1, launch: str = "spawn") -> dict[str, CellEstimate]:
+        """Each of ``cells`` (those to run, in the order they run) estimated, by cell id, under a sweep's
+        ``processes`` and requested ``launch``: which of them fork is a fact of the whole plan (the servers' cap)."""
+        forked = forked_cells(cells, launch, processes)
+        estimates = {c.cell_id: self.estimate(c, processes, "fork" if c.cell_id in forked else "spawn") for c in cells}
+        # The first cell a new fork server serves waits for the server's own start, an import as a spawned
+        # cell's (5.8 s for the first of 24 forked cells here against 0.2-0.8 s for the others). Counted once per
+        # environment: with --parallel each slot starts its own, which this leaves out.
+        served = set()
+        for cell in (c for c in cells if c.cell_id in forked):
+            if fork_environment(cell) not in served:
+                served.add(fork_environment(cell))
+                e = estimates[cell.cell_id]
+                estimates[cell.cell_id] = CellEstimate(e.seconds + self._start_up(cell.backend, "spawn"), e.basis)
+        return estimates
+
+    def estimate(self, cell: Cell, processes: int = 1, started: str = "spawn") -> CellEstimate:
+        """Seconds ``cell`` will take (``processes`` of them time its speed), each process ``started`` as
+        "fork" or "spawn" (:meth:`estimate_sweep` decides it for a sweep's cells)."""
         similar = self._similar(cell)
         if similar is None:
             train, infer, maxlen, batch, basis = (DEFAULTS["train_samples_per_s"], DEFAULTS["infer_samples_per_s"],
@@ -122,9 +146,9 @@ class CostModel:
         # with the batch (BATCH_EXPONENT, fitted to the default preset's speed grid).
         train *= (maxlen / cell.maxlen) * (cell.batch_size / batch) ** BATCH_EXPONENT
         infer *= maxlen / cell.maxlen
-        startup = self._startup.get((cell.backend, how), DEFAULTS["startup_fork_s" if how == "fork" else "startup_s"])
-        compile_s = self._compile.get((cell.backend, cell.jit_compile),
-                                      DEFAULTS["compile_xla_s" if cell.jit_compile else "compile_s"])
+        startup = self._start_up(cell.backend, started)
+        compile_s = self._model_compile.get((cell.backend, cell.model, cell.jit_compile)) or self._compile.get(
+            (cell.backend, cell.jit_compile), DEFAULTS["compile_xla_s" if cell.jit_compile else "compile_s"])
         seconds = processes * (startup + compile_s + self.speed_factor * cell.speed_target_s)
         if cell.epochs:
             n_train = cell.train_samples or FULL_SPLIT

@@ -10,19 +10,26 @@ from rnnbench.config.estimate import describe_seconds
 from rnnbench.config.plan import group_skips
 from rnnbench.config.spec import Cell
 
+#: How many seconds of estimated cells the cost model's own pace weighs as, in the ETA (eta_s). Replayed on
+#: two bare `rnnbench run`s (docs/scale.md): 0 s missed the time left by 13-22% on average (up to 104%,
+#: after the first cell), 30 s by 3-6% (up to 29%), 60 s by 7-8%.
+PACE_PRIOR_S = 30.0
+
 
 class Progress:
     """Context manager reporting cells done/total, elapsed, ETA and the current cell."""
 
     def __init__(self, total: int, reused: int, quiet: bool, stream: IO[str], parallel: int = 1,
-                 show_skipped: bool = False, estimate: Callable[[Cell], float] | None = None) -> None:
+                 show_skipped: bool = False, estimate: Callable[[list[Cell]], dict[str, float]] | None = None) -> None:
         self.total, self.reused, self.quiet, self.stream = total, reused, quiet, stream
         self.parallel, self.show_skipped = parallel, show_skipped
         # The ETA: each cell's estimated seconds (bench/config/estimate.py), scaled by how long the cells
-        # done so far took against their estimates.
+        # done so far took against their estimates (eta_s).
         self.estimate = estimate
         self.estimates: dict[str, float] = {}
         self.estimated_done = 0.0
+        # The pace's clock starts with the first cell: the data and calibration before it are no cell's time.
+        self.first_start: float | None = None
         self.running: dict[str, Cell] = {}  # cells started and not yet done, in start order
         self.done = 0
         self.t0 = time.perf_counter()
@@ -51,7 +58,7 @@ class Progress:
         """Before the first cell runs: estimate the cells to run, and say the cells that cannot run here
         once per reason (each one with ``show_skipped``); the count of cells to run no longer includes them."""
         if self.estimate is not None:
-            self.estimates = {c.cell_id: self.estimate(c) for c in runnable}
+            self.estimates = self.estimate(runnable)
         self.total -= len(skipped)
         if self._bar is not None:
             eta = self.eta_s(0.0)
@@ -73,6 +80,8 @@ class Progress:
         return f"{len(self.running)} running: " + "; ".join(c.label for c in self.running.values())
 
     def start(self, cell: Cell) -> None:
+        if self.first_start is None:
+            self.first_start = time.perf_counter()
         self.running[cell.cell_id] = cell
         if self._bar is not None:
             self._bar.update(self._task, description=self._running_text())
@@ -80,12 +89,14 @@ class Progress:
             print(f"[started {time.perf_counter() - self.t0:.0f}s] {cell.label}", file=self.stream, flush=True)
 
     def eta_s(self, elapsed: float) -> float | None:
-        """Seconds left: the estimates of the cells not done, times how long the done ones took against
-        theirs (1 before any is done); None without estimates."""
+        """Seconds left: the estimates of the cells not done, times the pace, how long the cells done in
+        ``elapsed`` seconds (since the first cell started) took against their estimates; None without
+        estimates. The model's own pace (1, over the slots) counts as :data:`PACE_PRIOR_S` seconds of cells
+        done, so the first short cells, whose fixed costs weigh most, do not swing the whole sweep's ETA."""
         if not self.estimates:
             return None
         left = sum(self.estimates.values()) - self.estimated_done
-        pace = elapsed / self.estimated_done if self.estimated_done > 0 else 1.0 / self.parallel
+        pace = (elapsed + PACE_PRIOR_S / self.parallel) / (self.estimated_done + PACE_PRIOR_S)
         return max(0.0, left * pace)
 
     def advance(self, cell: Cell, status: str, detail: str | None) -> None:
@@ -94,8 +105,9 @@ class Progress:
         self.estimated_done += self.estimates.get(cell.cell_id, 0.0)
         if self.quiet:
             return
-        elapsed = time.perf_counter() - self.t0
-        eta = self.eta_s(elapsed)
+        now = time.perf_counter()
+        elapsed = now - self.t0
+        eta = self.eta_s(now - (self.first_start or self.t0))
         if self._bar is not None:
             self._bar.advance(self._task)
             self._bar.update(self._task, description=self._running_text(), eta="?" if eta is None else describe_seconds(eta))

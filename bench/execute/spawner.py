@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rnnbench.config.launch import forks
+from rnnbench.config.launch import MAX_FORK_SERVERS, forks
 from rnnbench.config.spec import LAUNCHES, Cell, resolve_threads
 from rnnbench.errors import BadInput
 from rnnbench.execute.devices import gpu_index
@@ -45,9 +45,6 @@ from rnnbench.storage.result import CellResult
 from rnnbench.storage.store import SCRATCH_PREFIX
 
 STDERR_TAIL_LINES = 5
-#: fork servers a spawner runs at most (one per environment: a sweep's seeds and backends); cells of a further
-#: environment are spawned. Each holds an imported framework (docs/scale.md: its memory).
-MAX_FORK_SERVERS = 4
 WATCH_INTERVAL_S = 0.2
 
 
