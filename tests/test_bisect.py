@@ -96,10 +96,17 @@ def test_an_undecided_probe_is_run_once_more(monkeypatch, tmp_path):
     assert probe.outcome == GOOD and probe.runs == 2
 
 
-def _judge_with(monkeypatch, tmp_path, answers: list[list[Finding]]) -> bisect.Judge:
-    """A speed judge whose A/Bs (the first, and a flagged cell's second) give ``answers`` in turn."""
-    monkeypatch.setattr(bisect.ab, "run_ab", lambda *a, **k: Comparison(title="ab", findings=answers.pop(0)))
-    judge = bisect.Judge(tmp_path, tmp_path, [], None, "speed", 0.02, bisect.ab.ABSettings(1, 0.15, 0.01, True))
+def _judge_with(monkeypatch, tmp_path, answers: list[list[Finding]], settings_seen: list | None = None) -> bisect.Judge:
+    """A speed judge whose A/Bs (the first, and a flagged cell's second) give ``answers`` in turn; each A/B's
+    settings go to ``settings_seen``."""
+    def run_ab(cells, spec, base, new, work, settings, **_):
+        if settings_seen is not None:
+            settings_seen.append(settings)
+        return Comparison(title="ab", findings=answers.pop(0))
+
+    monkeypatch.setattr(bisect.ab, "run_ab", run_ab)
+    settings = bisect.ab.ABSettings(rounds=1, max_slowdown=0.15, alpha=0.01, quiet=True)
+    judge = bisect.Judge(tmp_path, tmp_path, [], None, "speed", 0.02, settings)
     monkeypatch.setattr(judge, "install", lambda commit, label: None)
     return judge
 
@@ -110,10 +117,12 @@ def _judge_with(monkeypatch, tmp_path, answers: list[list[Finding]]) -> bisect.J
     ([630.0, 990.0, 620.0, 985.0], AMBIGUOUS, "slower in one A/B, not in a second: lstm: -38.0% (p 1e-05, q 1e-05), then -1.5% (a slow spell"),
 ])
 def test_a_slower_cell_counts_only_if_a_second_ab_repeats_it(monkeypatch, tmp_path, speeds, outcome, says):
-    answers = [[_speed(REGRESSION if s < 850 else UNCHANGED, new=s)] for s in speeds]
-    probe = _judge_with(monkeypatch, tmp_path, answers)(_commits(1)[0])
+    answers, seen = [[_speed(REGRESSION if s < 850 else UNCHANGED, new=s)] for s in speeds], []
+    judge = _judge_with(monkeypatch, tmp_path, answers, seen)
+    probe = judge(_commits(1)[0])
     assert (probe.outcome, probe.runs, answers) == (outcome, len(speeds), [])
     assert says in probe.why, probe.why
+    assert seen == [judge.settings] * len(speeds)  # every A/B, first or second, with the bisection's own settings
 
 
 def test_a_probe_that_timed_out_is_bad_at_once(monkeypatch, tmp_path):
@@ -134,7 +143,8 @@ def test_accuracy_probes_compare_each_cell_with_goods_training(monkeypatch, tmp_
                                              {"lstm": "failed: boom", "gru": 0.75}), strict=True):
         trained[commit.short] = figures
     monkeypatch.setattr(bisect.ab, "run_version_accuracy", lambda version, cell, spec, out: trained[out.parent.name][cell.model])
-    judge = bisect.Judge(tmp_path, tmp_path, cells, spec, "accuracy", 0.02, bisect.ab.ABSettings(1, 0.15, 0.01, True))
+    settings = bisect.ab.ABSettings(rounds=1, max_slowdown=0.15, alpha=0.01, quiet=True)
+    judge = bisect.Judge(tmp_path, tmp_path, cells, spec, "accuracy", 0.02, settings)
     monkeypatch.setattr(judge, "install", lambda commit, label: None)
     judge.prepare(commits[0])
     assert judge(commits[1]).outcome == GOOD  # 0.01 lower: within the threshold

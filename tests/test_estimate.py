@@ -65,10 +65,12 @@ def test_a_forked_cell_costs_the_start_up_of_forked_cells():
     assert model.estimate(_cell(), started="fork").seconds == pytest.approx(0.2 + 1.0 + 5.0)
     assert model.estimate(_cell(), started="spawn").seconds == pytest.approx(3.0 + 1.0 + 5.0)
     # a cell with several speed processes is spawned whatever --launch says
-    cell = _cell()
-    assert model.estimate_sweep([cell], processes=2, launch="fork")[cell.cell_id].seconds == pytest.approx(2 * 9.0)
+    spec = SweepSpec(models=("lstm",), maxlen=(100,), batch_size=(128,), epochs=0, speed_target_s=2.0, launch="fork")
+    cell = spec.expand()[0]
+    assert model.estimate_sweep(spec.replace(processes=2), [cell])[cell.cell_id].seconds == pytest.approx(2 * 9.0)
     # the first cell of a fork server also waits for the server's start, an import as a spawned cell's
-    assert model.estimate_sweep([cell], launch="fork")[cell.cell_id].seconds == pytest.approx(3.0 + 0.2 + 1.0 + 5.0)
+    assert model.estimate_sweep(spec, [cell])[cell.cell_id].seconds == pytest.approx(3.0 + 0.2 + 1.0 + 5.0)
+    assert model.estimate_sweep(spec.replace(launch="spawn"), [cell])[cell.cell_id].seconds == pytest.approx(9.0)
     no_forked_rows = estimate.CostModel([_row()])
     assert no_forked_rows.estimate(_cell(), started="fork").seconds == pytest.approx(estimate.DEFAULTS["startup_fork_s"] + 6.0)
 
@@ -77,13 +79,37 @@ def test_beyond_the_fork_servers_cap_a_sweep_s_cells_are_estimated_as_spawned():
     """The spawner serves at most MAX_FORK_SERVERS environments a slot (tests/test_fork_server.py); the cells
     of a fifth seed start spawned, 3 s each here instead of 0.2 s, and the estimate knows it. Each of the
     four servers' first cell waits for its start (3 s, a spawned cell's start-up)."""
-    cells = SweepSpec(models=("lstm",), maxlen=(100,), batch_size=(64, 128), epochs=0, speed_target_s=2.0,
-                      seeds=tuple(range(6))).expand()
+    spec = SweepSpec(models=("lstm",), maxlen=(100,), batch_size=(64, 128), epochs=0, speed_target_s=2.0,
+                     seeds=tuple(range(6)), launch="fork")
+    cells = spec.expand()
     assert [c.seed for c in cells[:6]] == [0, 1, 2, 3, 4, 5]  # seeds innermost: every environment before the second batch
     model = estimate.CostModel([_row(), _row(launch="fork", startup_s=0.2, maxlen=101)])
-    seconds = {cid: e.seconds for cid, e in model.estimate_sweep(cells, launch="fork").items()}
+    seconds = {cid: e.seconds for cid, e in model.estimate_sweep(spec, cells).items()}
     assert [seconds[c.cell_id] for c in cells[:6]] == pytest.approx([9.2] * 4 + [9.0] * 2)  # servers start; spawned
     assert [seconds[c.cell_id] for c in cells[6:]] == pytest.approx([6.2] * 4 + [9.0] * 2)  # forked; still spawned
+    # Two slots take the cells in turn: each meets three seeds, under its cap; six servers start.
+    two = {cid: e.seconds for cid, e in model.estimate_sweep(spec.replace(parallel=2), cells).items()}
+    assert [two[c.cell_id] for c in cells] == pytest.approx([9.2] * 6 + [6.2] * 6)
+
+
+def test_the_plan_s_fork_environments_are_the_spawner_s_server_keys():
+    """plan_forks groups forkable cells by fork_environment; the spawner keys its servers by the cell's whole
+    child environment. The two must split a sweep's forkable cells alike, or the estimate drifts silently."""
+    from rnnbench.config.launch import fork_environment, forks
+    from rnnbench.execute.spawner import child_env
+
+    spec = SweepSpec(models=("lstm", "gru"), maxlen=(50, 100), batch_size=(32,), devices=("cpu", "gpu"),
+                     backends=("tensorflow", "jax"), jit_compile=(False, True), seeds=(0, 1, 2), epochs=0)
+    forkable = [c for c in spec.expand() if forks(c, "fork")]
+    assert len({c.seed for c in forkable}) == 3 and len({c.jit_compile for c in forkable}) == 2
+
+    def partition(key):
+        groups = {}
+        for c in forkable:
+            groups.setdefault(key(c), set()).add(c.cell_id)
+        return sorted(map(sorted, groups.values()))
+
+    assert partition(fork_environment) == partition(lambda c: tuple(sorted(child_env(c, 1).items())))
 
 
 def test_a_model_s_own_trace_time_is_used_where_stored_cells_have_it():
@@ -92,6 +118,20 @@ def test_a_model_s_own_trace_time_is_used_where_stored_cells_have_it():
     assert model.estimate(_cell(models=("gru",))).seconds == pytest.approx(3.0 + 5.0 + 5.0)  # gru's median
     # a model no stored cell has: the median over all of them
     assert model.estimate(_cell(models=("simple_rnn",))).seconds == pytest.approx(3.0 + 4.0 + 5.0)
+
+
+def test_the_eta_of_parallel_slots_and_of_cells_never_said_to_start():
+    cells = SweepSpec(models=("lstm", "gru", "simple_rnn", "stacked_simple_rnn"), maxlen=(100,), epochs=0).expand()
+    stream = io.StringIO()
+    progress = Progress(total=4, reused=0, quiet=False, stream=stream, parallel=2,
+                        estimate=lambda cells: {c.cell_id: 10.0 for c in cells})
+    progress.plan(cells, [])
+    assert progress.eta_s(0.0) == pytest.approx(20.0)  # 40 s of cells in two slots
+    progress.estimated_done = 20.0  # two cells done in 10 s: as estimated, two at a time
+    assert progress.eta_s(10.0) == pytest.approx(10.0)
+    progress.estimated_done = 0.0
+    progress.advance(cells[0], "ok", None)  # an executor that never said the cell started: the sweep's clock
+    assert stream.getvalue().splitlines()[-1].startswith("[1/4 0s, eta ")
 
 
 def test_describe_seconds():
@@ -163,9 +203,9 @@ def test_progress_lines_carry_an_eta_corrected_by_the_cells_done():
     assert ", eta" not in stream.getvalue().splitlines()[-1]  # the last line: nothing left
 
 
-def test_the_eta_s_clock_starts_with_the_first_cell_not_with_the_data_and_calibration_before_it():
-    # The old rule divided the whole sweep's elapsed time by the first cell's estimate: 100 s of data
-    # preparation and calibration before a 10 s cell made an ETA ten times the time left.
+def test_the_eta_s_clock_starts_with_the_first_cell_not_with_the_calibration_before_it():
+    # Parallel slots calibrate before the first cell: with the sweep's clock, 100 s of it before a 10 s
+    # cell would make the pace ten times what the cells take.
     cells = SweepSpec(models=("lstm", "gru", "simple_rnn"), maxlen=(100,), epochs=0).expand()
     stream = io.StringIO()
     progress = Progress(total=3, reused=0, quiet=False, stream=stream, estimate=lambda cells: {c.cell_id: 10.0 for c in cells})

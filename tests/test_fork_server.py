@@ -12,9 +12,9 @@ import time
 import pandas as pd
 import pytest
 from rnnbench.cell.hooks import FAULT_ENV
+from rnnbench.config import launch as launch_plan
 from rnnbench.config.spec import SweepSpec
 from rnnbench.errors import BadInput
-from rnnbench.execute import spawner as spawner_module
 from rnnbench.execute.fork_server import ForkServer, ForkServerError
 from rnnbench.execute.processes import CellProcesses
 from rnnbench.execute.spawner import Spawner
@@ -143,7 +143,7 @@ def test_an_answer_out_of_step_stops_the_server_instead_of_misleading_the_next_c
 
 def test_beyond_the_server_cap_an_environment_s_cells_spawn_and_say_why(tmp_path, monkeypatch):
     # Seeds are the innermost axis: a server per seed, up to the cap; the next seed's cells spawn, not evict.
-    monkeypatch.setattr(spawner_module, "MAX_FORK_SERVERS", 1)
+    monkeypatch.setattr(launch_plan, "MAX_FORK_SERVERS", 1)
     run_sweep(SweepSpec(models=("gru",), seeds=(0, 1), launch="fork", **{**TINY, "epochs": 0}), tmp_path, quiet=True)
     rows = pd.read_csv(tmp_path / "cells.csv").set_index("seed")
     assert rows.loc[0, "launch"] == "fork" and rows.loc[1, "launch"] == "spawn"

@@ -164,7 +164,8 @@ def test_a_dirty_baseline_commit_falls_back_to_a_rerun_and_says_why(base, tmp_pa
     assert "not a slower machine of the same kind" in out
 
 
-def test_an_ab_flag_that_a_second_ab_does_not_repeat_is_cleared(base, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("rounds", [None, 2])
+def test_an_ab_flag_that_a_second_ab_does_not_repeat_is_cleared(base, tmp_path, monkeypatch, capsys, rounds):
     """One slow spell in one version's rounds can flag a cell in the confirming A/B; as on the A/B path, a
     second A/B decides (found in a run of unchanged code on this VM: GRU -16.9%, new side's last round slow)."""
     _fake_sweeps(monkeypatch, first_speed=0.7, rerun_speed=0.7)
@@ -179,8 +180,9 @@ def test_an_ab_flag_that_a_second_ab_does_not_repeat_is_cleared(base, tmp_path, 
         return timing
 
     monkeypatch.setattr(gate.ab, "run_version_cell", spell_in_the_first_ab_only)
-    code = main(["gate", "--baseline", str(_with_commit(base)), "--out", str(tmp_path / "gate"), "--quiet"])
+    asked = [] if rounds is None else ["--rounds", str(rounds)]
+    code = main(["gate", "--baseline", str(_with_commit(base)), "--out", str(tmp_path / "gate"), "--quiet", *asked])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert sum(1 for c in calls if c == ("new", "lstm")) == 6  # two A/Bs of three rounds
-    assert "not confirmed: an A/B with the baseline's commit gave -29." in out and ", a second A/B gave +" in out, out
+    assert sum(1 for c in calls if c == ("new", "lstm")) == 2 * (rounds or 3)  # two A/Bs, each of the rounds asked
+    assert "not confirmed: an A/B with the baseline's commit gave -" in out and ", a second A/B gave +" in out, out

@@ -40,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
         ownership.make_way(out / "confirm")  # an earlier run's second A/B, or a folder that is not ours: before any timing
         try:
             base, new = ab.prepare(args.base_ref, out / "base-code", out)
-            settings = ab.ABSettings(args.rounds, args.max_slowdown, args.alpha, args.quiet)
+            settings = ab.ABSettings(rounds=args.rounds, max_slowdown=args.max_slowdown, alpha=args.alpha,
+                                     quiet=args.quiet)
             result = ab.run_ab(cells, spec, base, new, out / "cells", settings)
             # One A/B's flag can be a slow spell during one version's process: it stands only if a second repeats it.
             ab.confirm_by_second_ab(result, cells, spec, base, new, out / "confirm", settings)

@@ -64,7 +64,6 @@ def dry_run(spec, out: Path, force: bool, retry_failed: bool, show_skipped: bool
     """Each cell with what will happen to it (its estimated seconds, or done in ``out``), the skipped ones
     once per reason, then the plan's counts and its estimated wall time with the estimate's basis."""
     from rnnbench.config.estimate import SWEEP_OVERHEAD_S, CostModel, describe_seconds, reference_dirs, reference_rows
-    from rnnbench.config.launch import requested_launch
     from rnnbench.config.plan import group_skips, skip_reason
     from rnnbench.execute.sweep import resume_plan
     from rnnbench.storage.store import load_run
@@ -75,8 +74,7 @@ def dry_run(spec, out: Path, force: bool, retry_failed: bool, show_skipped: bool
     pending = {c.cell_id for c in todo}
     reasons = {c.cell_id: skip_reason(c) for c in todo}
     sources = reference_dirs(out)
-    estimated = CostModel(reference_rows(sources)).estimate_sweep([c for c in todo if reasons[c.cell_id] is None],
-                                                                 spec.processes, requested_launch(spec))
+    estimated = CostModel(reference_rows(sources)).estimate_sweep(spec, [c for c in todo if reasons[c.cell_id] is None])
     skipped, estimates = [], []
     for cell in cells:
         if cell.cell_id not in pending:

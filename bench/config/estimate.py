@@ -6,8 +6,8 @@ prediction. The model takes each part from **reference rows**, ok cells stored i
 sweep's own ``--out`` first, then the committed reference runs under ``results/``):
 
 * fixed cost: the median ``startup_s`` of reference cells on the same backend started the same way
-  (forked or spawned: bench/config/launch.py, ``forked_cells``, which knows the fork servers' cap; a new
-  server's own start, once per environment) and ``compile_s`` of the same model with the same XLA
+  (forked or spawned: bench/config/launch.py, ``plan_forks``, which knows the fork servers' cap; a new
+  server's own start, once per environment and slot) and ``compile_s`` of the same model with the same XLA
   setting (of any model where none is stored), and the speed phase at the reference cells' wall per second of ``speed_target_s``
   (warm-up, timed training, inference timing), once per speed process;
 * training: an epoch sees 80% of the training samples at the most similar reference cell's
@@ -17,8 +17,8 @@ sweep's own ``--out`` first, then the committed reference runs under ``results/`
   cost is linear in the sequence length) and by batch ** ``BATCH_EXPONENT``.
 
 Where no reference cell fits, stated defaults stand in (measured on a 2-core CPU; ``DEFAULTS``), and
-the estimate names its basis. Progress uses the same model for its ETA, scaled by how the cells done so
-far compared with their estimates.
+the estimate names its basis. Progress uses the same model for its ETA, scaled by how long the cells
+done so far took against their estimates (bench/execute/progress.py, ``Progress.eta_s``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rnnbench.config.launch import fork_environment, forked_cells
-from rnnbench.config.spec import Cell
+from rnnbench.config.launch import plan_forks, requested_launch
+from rnnbench.config.spec import Cell, SweepSpec
 
 #: Figures a cell falls back on where no stored cell informs it, from the ``default`` preset's run on the
 #: 2-core CPU VM at 083192c, 2026-12-06: median start-up and first-step trace (without and with XLA) of
@@ -112,28 +112,27 @@ class CostModel:
         return min(candidates, key=lambda r: abs(math.log(int(r["batch_size"]) / cell.batch_size))
                    + abs(math.log(int(r["maxlen"]) / cell.maxlen)))
 
-    def _start_up(self, backend: str, started: str) -> float:
+    def _startup_s(self, backend: str, started: str) -> float:
         return self._startup.get((backend, started), DEFAULTS["startup_fork_s" if started == "fork" else "startup_s"])
 
-    def estimate_sweep(self, cells: Sequence[Cell], processes: int = 1, launch: str = "spawn") -> dict[str, CellEstimate]:
-        """Each of ``cells`` (those to run, in the order they run) estimated, by cell id, under a sweep's
-        ``processes`` and requested ``launch``: which of them fork is a fact of the whole plan (the servers' cap)."""
-        forked = forked_cells(cells, launch, processes)
-        estimates = {c.cell_id: self.estimate(c, processes, "fork" if c.cell_id in forked else "spawn") for c in cells}
-        # The first cell a new fork server serves waits for the server's own start, an import as a spawned
-        # cell's (5.8 s for the first of 24 forked cells here against 0.2-0.8 s for the others). Counted once per
-        # environment: with --parallel each slot starts its own, which this leaves out.
-        served = set()
-        for cell in (c for c in cells if c.cell_id in forked):
-            if fork_environment(cell) not in served:
-                served.add(fork_environment(cell))
-                e = estimates[cell.cell_id]
-                estimates[cell.cell_id] = CellEstimate(e.seconds + self._start_up(cell.backend, "spawn"), e.basis)
+    def estimate_sweep(self, spec: SweepSpec, cells: Sequence[Cell]) -> dict[str, CellEstimate]:
+        """Each of ``cells``, ``spec``'s cells to run in the order they run, estimated, by cell id, under its
+        speed processes, launch and slots: which cells fork, and which wait for a new fork server's start,
+        are facts of the whole plan (bench/config/launch.py, ``plan_forks``)."""
+        plan = plan_forks(cells, requested_launch(spec), spec.processes, spec.parallel)
+        estimates = {}
+        for c in cells:
+            e = self.estimate(c, spec.processes, started="fork" if c.cell_id in plan.forked else "spawn")
+            if c.cell_id in plan.server_starts:
+                # It waits for its server's start, an import as a spawned cell's (5.8 s for the first of 24
+                # forked cells here against 0.2-0.8 s for the others).
+                e = CellEstimate(e.seconds + self._startup_s(c.backend, "spawn"), e.basis)
+            estimates[c.cell_id] = e
         return estimates
 
-    def estimate(self, cell: Cell, processes: int = 1, started: str = "spawn") -> CellEstimate:
+    def estimate(self, cell: Cell, processes: int = 1, *, started: str = "spawn") -> CellEstimate:
         """Seconds ``cell`` will take (``processes`` of them time its speed), each process ``started`` as
-        "fork" or "spawn" (:meth:`estimate_sweep` decides it for a sweep's cells)."""
+        "fork" or "spawn": one step of :meth:`estimate_sweep`, which decides how a sweep's cells start."""
         similar = self._similar(cell)
         if similar is None:
             train, infer, maxlen, batch, basis = (DEFAULTS["train_samples_per_s"], DEFAULTS["infer_samples_per_s"],
@@ -146,7 +145,7 @@ class CostModel:
         # with the batch (BATCH_EXPONENT, fitted to the default preset's speed grid).
         train *= (maxlen / cell.maxlen) * (cell.batch_size / batch) ** BATCH_EXPONENT
         infer *= maxlen / cell.maxlen
-        startup = self._start_up(cell.backend, started)
+        startup = self._startup_s(cell.backend, started)
         compile_s = self._model_compile.get((cell.backend, cell.model, cell.jit_compile)) or self._compile.get(
             (cell.backend, cell.jit_compile), DEFAULTS["compile_xla_s" if cell.jit_compile else "compile_s"])
         seconds = processes * (startup + compile_s + self.speed_factor * cell.speed_target_s)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from rnnbench.config.spec import Cell, SweepSpec
 
@@ -42,20 +43,29 @@ def fork_environment(cell: Cell) -> tuple[str, str, int]:
     return cell.backend, cell.device, cell.seed
 
 
-def forked_cells(cells: Iterable[Cell], launch: str, processes: int = 1) -> set[str]:
-    """The ids of ``cells``, in the order they run, that start from a fork server: those :func:`forks`
-    allows whose environment is among the first :data:`MAX_FORK_SERVERS` such environments met (the
-    cells of a later one spawn). Exact for one slot; parallel slots each meet the environments in about
-    the plan's order too, so each slot's cap falls on the same environments."""
-    served: list[tuple[str, str, int]] = []
-    forked = set()
-    for cell in cells:
+@dataclass(frozen=True)
+class ForkPlan:
+    """Which of a plan's cells start from a fork server, and which of those wait for their server's start."""
+
+    forked: frozenset[str]  # cell ids
+    server_starts: frozenset[str]  # the ids of each server's first cell
+
+
+def plan_forks(cells: Iterable[Cell], launch: str, processes: int = 1, slots: int = 1) -> ForkPlan:
+    """How ``cells``, in the order they run, will start: a cell forks if :func:`forks` allows it and its
+    slot serves its environment, one server per environment up to :data:`MAX_FORK_SERVERS` a slot (the
+    cells of a slot's later environments spawn: bench/execute/spawner.py). Exact for one slot; with
+    ``slots`` the cells are dealt to the slots in turn, as slots of cells of similar length take them."""
+    served: list[list[tuple[str, str, int]]] = [[] for _ in range(max(1, slots))]
+    forked, starts = set(), set()
+    for i, cell in enumerate(cells):
         if not forks(cell, launch, processes):
             continue
-        env = fork_environment(cell)
-        if env not in served:
-            if len(served) >= MAX_FORK_SERVERS:
+        slot, env = served[i % len(served)], fork_environment(cell)
+        if env not in slot:
+            if len(slot) >= MAX_FORK_SERVERS:
                 continue
-            served.append(env)
+            slot.append(env)
+            starts.add(cell.cell_id)
         forked.add(cell.cell_id)
-    return forked
+    return ForkPlan(frozenset(forked), frozenset(starts))

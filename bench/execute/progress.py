@@ -11,9 +11,10 @@ from rnnbench.config.plan import group_skips
 from rnnbench.config.spec import Cell
 
 #: How many seconds of estimated cells the cost model's own pace weighs as, in the ETA (eta_s). Replayed on
-#: two bare `rnnbench run`s (docs/scale.md): 0 s missed the time left by 13-22% on average (up to 104%,
-#: after the first cell), 30 s by 3-6% (up to 29%), 60 s by 7-8%.
-PACE_PRIOR_S = 30.0
+#: two bare `rnnbench run`s (docs/scale.md, "The ETA"; chosen on them): without it the ETA at a cell's end
+#: missed the time left by 43% and 25% on average (up to 158%, after the first cell); with 30 s by 13% and
+#: 5%, with 60 s by 5% and 5% (up to 29%), with 120 s by 6% and 7%.
+PACE_PRIOR_S = 60.0
 
 
 class Progress:
@@ -28,7 +29,8 @@ class Progress:
         self.estimate = estimate
         self.estimates: dict[str, float] = {}
         self.estimated_done = 0.0
-        # The pace's clock starts with the first cell: the data and calibration before it are no cell's time.
+        # The pace's clock starts with the first cell: the calibration that parallel slots run before it is
+        # no cell's time. (With one slot, a backend's calibration runs after its first cell, inside the clock.)
         self.first_start: float | None = None
         self.running: dict[str, Cell] = {}  # cells started and not yet done, in start order
         self.done = 0
@@ -107,7 +109,7 @@ class Progress:
             return
         now = time.perf_counter()
         elapsed = now - self.t0
-        eta = self.eta_s(now - (self.first_start or self.t0))
+        eta = self.eta_s(now - (self.t0 if self.first_start is None else self.first_start))
         if self._bar is not None:
             self._bar.advance(self._task)
             self._bar.update(self._task, description=self._running_text(), eta="?" if eta is None else describe_seconds(eta))

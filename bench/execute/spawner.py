@@ -27,7 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rnnbench.config.launch import MAX_FORK_SERVERS, forks
+from rnnbench.config import launch as launch_plan
+from rnnbench.config.launch import forks
 from rnnbench.config.spec import LAUNCHES, Cell, resolve_threads
 from rnnbench.errors import BadInput
 from rnnbench.execute.devices import gpu_index
@@ -186,17 +187,18 @@ class Spawner:
     def _fork_server(self, env: dict[str, str], key: tuple) -> ForkServer | None:
         """The fork server for ``env`` (``key``: its items, sorted), started on first use; or None when none can
         serve it: it refused or failed to start (remembered: that environment's cells spawn), or
-        MAX_FORK_SERVERS already run."""
+        launch_plan.MAX_FORK_SERVERS already run."""
         server = self._servers.get(key)
         if server is not None and not server.alive():  # died, or stopped when it answered out of step: a new one
             del self._servers[key]
             server.close()
             server = None
         if server is None and key not in self._refused:
-            if len(self._servers) >= MAX_FORK_SERVERS:
+            if len(self._servers) >= launch_plan.MAX_FORK_SERVERS:  # read here: the estimate models the same cap
                 # No eviction: with seeds the innermost axis, cells cycle through environments, and evicting
                 # would start a server (a full import) for nearly every cell, dearer than spawning it.
-                self._refused[key] = f"{MAX_FORK_SERVERS} fork servers already serve this slot's other environments"
+                self._refused[key] = (f"{launch_plan.MAX_FORK_SERVERS} fork servers already serve this slot's other "
+                                      "environments")
                 return None
             err = Path(tempfile.mkstemp(prefix="fork-server-", suffix=".err", dir=self.work_dir())[1])
             try:

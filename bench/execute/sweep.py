@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.config.estimate import CostModel, for_sweep
-from rnnbench.config.launch import requested_launch
 from rnnbench.config.plan import skip_reason
 from rnnbench.config.spec import Cell, SweepSpec
 from rnnbench.datasets import imdb, textfile
@@ -163,10 +162,10 @@ def begin_run_meta(spec: SweepSpec, preset: str | None, cells: list[Cell], data_
     )
 
 
-def estimate_cells(model: CostModel, processes: int, launch: str, cells: list[Cell]) -> dict[str, float]:
-    """The estimated seconds of ``cells``, the cells to run in their order, by cell id, under ``model``
-    (the progress display's ETA)."""
-    return {cid: e.seconds for cid, e in model.estimate_sweep(cells, processes, launch).items()}
+def estimate_cells(model: CostModel, spec: SweepSpec, cells: list[Cell]) -> dict[str, float]:
+    """The estimated seconds of ``cells``, ``spec``'s cells to run in their order, by cell id, under
+    ``model`` (the progress display's ETA)."""
+    return {cid: e.seconds for cid, e in model.estimate_sweep(spec, cells).items()}
 
 
 def _run_cells(store: RunStore, executor: Executor, todo: list[Cell], skip: Callable[[Cell], str | None],
@@ -235,7 +234,7 @@ def run_sweep(
             meta = begin_run_meta(spec, preset, cells, data_record, previous, env, kept_rows, out_dir)
             store.write_run_json(meta)
             # The ETA's cost model reads stored runs: only where someone is watching.
-            estimate = None if quiet else partial(estimate_cells, for_sweep(out_dir), spec.processes, requested_launch(spec))
+            estimate = None if quiet else partial(estimate_cells, for_sweep(out_dir), spec)
             with Progress(total=len(todo), reused=len(cells) - len(todo), quiet=quiet, stream=sys.stdout,
                           # on Ray, several cells run at once: each start is said
                           parallel=spec.parallel if spec.executor == "local" else 2, show_skipped=show_skipped,

@@ -75,7 +75,7 @@ CELL_COLUMN_DECLS: tuple[Column, ...] = (
     Column("infer_latency_ms_p95", float, RESULT, MEDIAN),
     Column("compile_s", float, RESULT, MEDIAN, doc="the first steps' excess over a timed step (tracing, compiling)"),
     Column("peak_rss_mb", float, RESULT, LARGEST,
-           doc="the cell process's peak resident set (Linux VmHWM; rows before 2026-12-06: ru_maxrss, the same for "
+           doc="the cell process's peak resident set (Linux VmHWM; rows before 1fa388d, 2026-12-06: ru_maxrss, the same for "
                "cells a sweep started, larger for a cell started by a process larger than it: bench/cell/runner.py)"),
     Column("gpu_peak_mb", float, RESULT, doc="the framework's own peak allocation over the whole process"),
     Column("gflops_achieved", float, RESULT),

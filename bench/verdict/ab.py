@@ -47,7 +47,7 @@ from rnnbench.verdict.thresholds import ALPHA, GATE_MAX_SLOWDOWN
 AB_ROUNDS = 3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ABSettings:
     """How an A/B times and judges, the same for its first look and its second: rounds per cell and
     version, the slowdown it flags (a fraction), the significance level of its test, and whether it
@@ -297,7 +297,7 @@ def _failures(result: Comparison, cells: list[Cell], a: Run, b: Run, done: Round
 
 
 def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersion, work: Path,
-           settings: ABSettings = ABSettings(), *, runner: CellRunner | None = None) -> Comparison:
+           settings: ABSettings, *, runner: CellRunner | None = None) -> Comparison:
     """Time ``cells`` with both versions in interleaved rounds under ``work`` and compare their speed.
 
     A cell the base cannot time is reported as not gated, with the base's own error, and a base that
@@ -326,7 +326,7 @@ def run_ab(cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersi
 
 
 def confirm_by_second_ab(first: Comparison, cells: list[Cell], spec: SweepSpec, base: CodeVersion, new: CodeVersion,
-                         work: Path, settings: ABSettings = ABSettings()) -> dict[str, SecondLook]:
+                         work: Path, settings: ABSettings) -> dict[str, SecondLook]:
     """Time the cells ``first`` (an A/B) flags for speed in a second A/B under ``work``; keep each flag
     only where the second repeats it (bench/verdict/confirm.py says why). Returns each flagged cell's
     :class:`SecondLook` (empty: nothing was flagged). A second A/B that cannot run leaves the flags standing."""

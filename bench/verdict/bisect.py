@@ -293,7 +293,7 @@ def bisect(root: Path, good: str, bad: str, cells: list[Cell], spec: SweepSpec, 
     if judge is None:
         ownership.fresh_subdir(work, "bisect work")  # a folder of that name rnnbench did not make is refused
         judge = Judge(root, work.resolve(), cells, spec, metric, max_accuracy_drop,
-                      ab.ABSettings(rounds, max_slowdown, alpha, quiet))
+                      ab.ABSettings(rounds=rounds, max_slowdown=max_slowdown, alpha=alpha, quiet=quiet))
         judge.prepare(g)
     search(bisection, judge)
     first = bisection.probes[0]

@@ -71,7 +71,8 @@ def run_gate(baseline: str | Path, spec: SweepSpec, out: str | Path, preset: str
     out = Path(out)
     recorded = base.meta.environment
     differences = environment.differences(recorded, environment.collect(), spec.all_backends)
-    gate = GateRun(base, recorded, spec, out, preset, max_accuracy_drop, ab.ABSettings(rounds, max_slowdown, alpha, quiet))
+    settings = ab.ABSettings(rounds=rounds, max_slowdown=max_slowdown, alpha=alpha, quiet=quiet)
+    gate = GateRun(base, recorded, spec, out, preset, max_accuracy_drop, settings)
     with command_lock(out, "gate", inputs=[baseline]):
         for confirmation in CONFIRMATION_DIRS:  # written only when a cell is flagged: none may stay from an earlier gate
             ownership.make_way(out / confirmation)
