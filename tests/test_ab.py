@@ -53,7 +53,7 @@ def gate_env(tmp_path, monkeypatch):
     sweeps = []
 
     def fake_run_sweep(spec, out, preset=None, force=False, quiet=False, only=None):
-        sweeps.append((str(out), spec.processes))
+        sweeps.append((str(out), spec.processes, spec.launch))
         _write_run(out, THIS, speed=0.6)  # 40% slower than the baseline: speed across machines is not a verdict
 
     monkeypatch.setattr(gate, "run_sweep", fake_run_sweep)
@@ -95,7 +95,8 @@ def test_a_baseline_from_another_machine_takes_the_ab_path(gate_env, tmp_path, m
     assert "speed and accuracy gated against the base code on this machine" in out and "CPU: AMD EPYC vs Intel Xeon" in out
     assert "| info      | speed" in out and "A/B on this machine, rounds timed: base 3, new 3; threshold -15%" in out, out
     assert len(calls) == 2 * 2 * 3  # two versions, two cells, three rounds
-    assert sweeps == [(str(tmp_path / "gate"), 1)]  # one accuracy sweep, one speed process
+    # One accuracy sweep, one speed process, its cells started as the baseline's (rows without a launch spawned)
+    assert sweeps == [(str(tmp_path / "gate"), 1, "spawn")]
 
 
 def test_a_slower_new_side_in_the_ab_is_confirmed_and_fails_the_gate(gate_env, tmp_path, monkeypatch, capsys):

@@ -167,7 +167,7 @@ def compare_runs(base: Run, new: Run, max_slowdown: float = MAX_SLOWDOWN, max_ac
         if cid not in base.cells:
             result.notes.append(f"{cell_label(n)}: new cell (not in the baseline)")
     launched = sum(1 for f in result.findings
-                   if f.check == "speed" and _launch(base.cells[f.cell_id]) != _launch(new.cells[f.cell_id]))
+                   if f.check == "speed" and row_launch(base.cells[f.cell_id]) != row_launch(new.cells[f.cell_id]))
     if launched:
         # Forked and spawned cells differ in more than the code: start-up, teardown and memory layout
         # (docs/scale.md, "Fork server"); their speed verdicts are information, not a change of the code.
@@ -216,7 +216,7 @@ def control_false_discoveries(findings: list[Finding], alpha: float) -> None:
             f.verdict = UNCHANGED
 
 
-def _launch(row: dict) -> str:
+def row_launch(row: dict) -> str:
     """How a row's cell process started; a row from before the launch column was spawned."""
     return (row.get("launch") if isinstance(row.get("launch"), str) else None) or "spawn"
 
@@ -265,8 +265,8 @@ def _compare_cell(cid, name, b, n, base, new, cross_machine, max_slowdown, max_a
         # Throughput under other thread settings is another measurement, not a change of the code.
         note = [f"{key} differ: {b.get(key) or 'all'} vs {n.get(key) or 'all'}" for key in ("threads", "cpus")
                 if (b.get(key) or "") != (n.get(key) or "")]
-        if _launch(b) != _launch(n):
-            note.append(f"launch differ: {_launch(b)} vs {_launch(n)}")
+        if row_launch(b) != row_launch(n):
+            note.append(f"launch differ: {row_launch(b)} vs {row_launch(n)}")
         if bool(b.get("train_step_samples_per_s")) != bool(n.get("train_step_samples_per_s")):
             # A run from before the wall-clock definition timed the steps alone (docs/measurement.md).
             note.append("throughput definitions differ: one run's figure is its steps alone, the other's wall clock")

@@ -52,6 +52,7 @@ from rnnbench.verdict.compare import (
     Comparison,
     Finding,
     compare_runs,
+    row_launch,
 )
 from rnnbench.verdict.confirm import confirm_flags, measured_speed, speed_flagged
 from rnnbench.verdict.thresholds import ALPHA, GATE_MAX_SLOWDOWN, MAX_ACCURACY_DROP, check_thresholds
@@ -196,8 +197,10 @@ def _ab_gate(gate: GateRun, differences: list[str], base_ref: str | None) -> Com
         except ab.ABUnavailable as exc:
             raise BadInput(f"--base {base_ref!r}: {exc}") from None
     # Accuracy, parameters and status against the committed baseline; one speed process is enough, as
-    # speed here is information only.
-    gate.sweep(out, spec.replace(processes=1))
+    # speed here is information only. Its cells start as the baseline's did (spawned, where it timed them
+    # in several processes), so its information rows compare like with like.
+    launches = {row_launch(row) for row in base.cells.values()}
+    gate.sweep(out, spec.replace(processes=1, launch=launches.pop() if len(launches) == 1 else spec.launch))
     new_run = load_run(out)
     result = gate.compare(new_run, {c.cell_id for c in spec.expand()})
     result.title = "rnnbench gate"
