@@ -73,8 +73,11 @@ def test_a_missing_file_named_by_rnnbench_imdb_path_is_said_not_replaced(tmp_pat
 
 
 def test_a_closed_pipe_is_one_line_not_a_traceback():
-    proc = subprocess.Popen([sys.executable, "-m", "rnnbench", "run", "--preset", "full", "--dry-run"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A plan of about 120 KB (4,000 cells), more than a pipe holds (64 KB) and Python's buffer (8 KB) together:
+    # the writer must still be writing when the reader closes. The full preset's 25 KB alone could all be in
+    # the pipe before the close, and the run then ended 0 (it did once in CI).
+    proc = subprocess.Popen([sys.executable, "-m", "rnnbench", "run", "--preset", "full", "--seeds", "0,1,2,3,4",
+                             "--dry-run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.readline()
     proc.stdout.close()  # as `| head -1` does
     err = proc.stderr.read().decode()
